@@ -1,0 +1,684 @@
+//! The workstation profile: what this machine is (its tier), which providers and approvers it has,
+//! and the ceilings every agent grant is cut down to.
+//!
+//! `qwarden init` writes one with [`Profile::template`]; parsing is as strict as for manifests.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::diag::{self, LineIndex, SourceError};
+use crate::host::HostPattern;
+use crate::manifest::{Registry, is_name};
+use crate::tier::Tier;
+
+/// A parsed, validated workstation profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Profile {
+    /// The file it was read from (empty for a built-in default).
+    pub source: PathBuf,
+    /// This workstation's tier.
+    pub tier: Tier,
+    /// Whether agents may run at all on a prod workstation.
+    pub allow_agents_on_prod: bool,
+    /// Configured QPU providers.
+    pub providers: Vec<Provider>,
+    /// Humans who may approve gated actions.
+    pub approvers: Vec<Approver>,
+    /// Approval thresholds per tier.
+    pub approvals: Approvals,
+    /// Egress allow and deny lists.
+    pub egress: Egress,
+    /// Registries staging agents may install from.
+    pub package_registries: Vec<Registry>,
+    /// Default and maximum resource limits.
+    pub limits: Limits,
+    /// Where qwarden keeps its files.
+    pub paths: Paths,
+}
+
+/// What kind of service a provider is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[serde(expecting = "a provider kind")]
+pub enum ProviderKind {
+    /// IBM Quantum (Qiskit Runtime REST API).
+    Ibm,
+    /// IonQ (API v0.4).
+    Ionq,
+    /// Amazon Braket.
+    Braket,
+    /// The built-in simulator.
+    Local,
+}
+
+impl ProviderKind {
+    /// The kind's name as written in profiles.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Ibm => "ibm",
+            ProviderKind::Ionq => "ionq",
+            ProviderKind::Braket => "braket",
+            ProviderKind::Local => "local",
+        }
+    }
+}
+
+/// A `[[providers]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Provider {
+    /// Name agents use in manifests (`ibm`, `ionq-prod`, …).
+    pub name: String,
+    /// Which API it speaks.
+    pub kind: ProviderKind,
+    /// Base URLs of its API.
+    pub endpoints: Vec<String>,
+    /// The hosts of those URLs, as patterns.
+    pub endpoint_hosts: Vec<HostPattern>,
+    /// Name of its secret in the qwarden vault.
+    pub vault: Option<String>,
+}
+
+/// An `[[approvers]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Approver {
+    /// Who this is.
+    pub name: String,
+    /// Their OpenSSH public key, as in `authorized_keys`.
+    pub key: String,
+    /// Roles, e.g. `approver`, `admin`.
+    pub roles: Vec<String>,
+}
+
+/// Approval thresholds for the tiers that gate actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Approvals {
+    /// Staging.
+    pub staging: Threshold,
+    /// Prod.
+    pub prod: Threshold,
+}
+
+impl Approvals {
+    /// The threshold for `tier` (sandbox gates nothing behind approval and uses staging's numbers if
+    /// a user policy asks for approval there).
+    pub fn for_tier(&self, tier: Tier) -> Threshold {
+        match tier {
+            Tier::Sandbox | Tier::Staging => self.staging,
+            Tier::Prod => self.prod,
+        }
+    }
+}
+
+/// How many distinct approvers must approve, and how many denials end a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[serde(expecting = "a table with `threshold` and optionally `deny_threshold`")]
+pub struct Threshold {
+    /// Distinct approvals needed.
+    pub threshold: u32,
+    /// Denials that end the request.
+    #[serde(default = "one")]
+    pub deny_threshold: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// The `[egress]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct Egress {
+    /// Hosts any agent on this workstation may be granted.
+    pub allow: Vec<HostPattern>,
+    /// Hosts no agent may reach, whatever else allows them.
+    pub deny: Vec<HostPattern>,
+}
+
+/// Resource limits: a manifest may ask for less, never more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[serde(expecting = "a table of limits")]
+pub struct Limits {
+    /// Memory for the whole process tree, in MiB.
+    pub memory_mb: u64,
+    /// Number of processes and threads.
+    pub processes: u64,
+    /// Open file descriptors per process.
+    pub open_files: u64,
+    /// CPU time per process, in seconds.
+    pub cpu_seconds: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_mb: 8192,
+            processes: 512,
+            open_files: 4096,
+            cpu_seconds: 4 * 3600,
+        }
+    }
+}
+
+/// The `[paths]` table; `~` is expanded when used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+#[serde(expecting = "a table of paths")]
+pub struct Paths {
+    /// Where the ledger, vault, bundles and approvals live.
+    pub state_dir: Option<String>,
+    /// The OpenSSH allowed-signers file trusted for manifests.
+    pub allowed_signers: Option<String>,
+    /// A directory of extra Cedar policies (`*.cedar`).
+    pub policies: Option<String>,
+}
+
+/// A profile that could not be read or is invalid.
+pub type ProfileError = crate::manifest::ManifestError;
+
+/// Profiles larger than this are refused before parsing.
+pub const MAX_PROFILE_BYTES: usize = 256 * 1024;
+
+// ------------------------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[serde(expecting = "a table")]
+struct RawProfile {
+    tier: Spanned<String>,
+    #[serde(default)]
+    agents: RawAgents,
+    #[serde(default)]
+    providers: Vec<Spanned<RawProvider>>,
+    #[serde(default)]
+    approvers: Vec<Spanned<RawApprover>>,
+    approvals: Option<RawApprovals>,
+    #[serde(default)]
+    egress: RawEgress,
+    #[serde(default)]
+    packages: RawPackages,
+    limits: Option<RawLimits>,
+    #[serde(default)]
+    paths: Paths,
+}
+
+/// `[limits]` as written, with positions for the zero check.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[serde(expecting = "a table of limits")]
+struct RawLimits {
+    memory_mb: Spanned<u64>,
+    processes: Spanned<u64>,
+    open_files: Spanned<u64>,
+    cpu_seconds: Spanned<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+#[serde(expecting = "a table")]
+struct RawAgents {
+    #[serde(default)]
+    allow_on_prod: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[serde(expecting = "a table with `name`, `kind`, `endpoints` and `vault`")]
+struct RawProvider {
+    name: Spanned<String>,
+    kind: ProviderKind,
+    #[serde(default)]
+    endpoints: Vec<Spanned<String>>,
+    vault: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[serde(expecting = "a table with `name`, `key` and `roles`")]
+struct RawApprover {
+    name: Spanned<String>,
+    key: Spanned<String>,
+    #[serde(default = "default_roles")]
+    roles: Vec<String>,
+}
+
+fn default_roles() -> Vec<String> {
+    vec!["approver".into()]
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[serde(expecting = "a table")]
+struct RawApprovals {
+    staging: Option<Spanned<Threshold>>,
+    prod: Option<Spanned<Threshold>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+#[serde(expecting = "a table")]
+struct RawEgress {
+    #[serde(default)]
+    allow: Vec<Spanned<String>>,
+    #[serde(default)]
+    deny: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+#[serde(expecting = "a table")]
+struct RawPackages {
+    #[serde(default)]
+    registries: Vec<Registry>,
+}
+
+const DEFAULT_STAGING: Threshold = Threshold {
+    threshold: 1,
+    deny_threshold: 1,
+};
+const DEFAULT_PROD: Threshold = Threshold {
+    threshold: 2,
+    deny_threshold: 1,
+};
+
+impl Profile {
+    /// Parses and validates profile `text`, read from `file`.
+    pub fn parse(text: &str, file: &Path) -> Result<Profile, ProfileError> {
+        let err = |e: SourceError| ProfileError { errors: vec![e] };
+        if text.len() > MAX_PROFILE_BYTES {
+            return Err(err(SourceError::at_span(
+                file,
+                "",
+                None,
+                format!("the profile is {} bytes; the limit is {MAX_PROFILE_BYTES}", text.len()),
+                Some("a workstation profile lists providers, approvers and hosts; keep data elsewhere".into()),
+            )));
+        }
+        let raw: RawProfile =
+            toml::from_str(text).map_err(|e| err(diag::from_toml(file, text, &e)))?;
+        let index = LineIndex::new(text);
+        let mut errors = Vec::new();
+        let mut fail = |span: std::ops::Range<usize>, msg: String, hint: &str| {
+            errors.push(index.error(file, Some(span), msg, hint));
+        };
+
+        let tier = match raw.tier.get_ref().parse::<Tier>() {
+            Ok(t) => t,
+            Err(e) => {
+                fail(
+                    raw.tier.span(),
+                    e.to_string(),
+                    "set `tier = \"sandbox\"`, `\"staging\"` or `\"prod\"`",
+                );
+                Tier::Prod
+            }
+        };
+
+        let mut names = BTreeSet::new();
+        let mut providers = Vec::new();
+        for p in raw.providers {
+            let span = p.span();
+            let p = p.into_inner();
+            let name = p.name.get_ref().clone();
+            if !is_name(&name) {
+                fail(
+                    p.name.span(),
+                    format!("`{name}` is not a provider name"),
+                    "use lower-case letters, digits, `-` and `_`",
+                );
+            }
+            if !names.insert(name.clone()) {
+                fail(
+                    p.name.span(),
+                    format!("provider `{name}` is listed twice"),
+                    "give each [[providers]] entry its own name",
+                );
+            }
+            let mut endpoint_hosts = Vec::new();
+            for e in &p.endpoints {
+                match endpoint_host(e.get_ref()) {
+                    Ok(h) => endpoint_hosts.push(h),
+                    Err(msg) => fail(
+                        e.span(),
+                        msg,
+                        "write the API's base URL, e.g. `https://quantum.cloud.ibm.com`",
+                    ),
+                }
+            }
+            if p.kind != ProviderKind::Local {
+                if p.endpoints.is_empty() {
+                    fail(
+                        span.clone(),
+                        format!("provider `{name}` has no endpoints"),
+                        "list the provider's API base URLs in `endpoints`",
+                    );
+                }
+                if p.vault.as_deref().is_none_or(str::is_empty) {
+                    fail(
+                        span,
+                        format!("provider `{name}` names no vault secret"),
+                        "add `vault = \"NAME\"`, the secret `qwarden secrets add NAME` stores",
+                    );
+                }
+            }
+            providers.push(Provider {
+                name,
+                kind: p.kind,
+                endpoints: p.endpoints.into_iter().map(Spanned::into_inner).collect(),
+                endpoint_hosts,
+                vault: p.vault,
+            });
+        }
+
+        let mut approver_names = BTreeSet::new();
+        let mut approvers = Vec::new();
+        for a in raw.approvers {
+            let a = a.into_inner();
+            let name = a.name.get_ref();
+            if name.is_empty() || name.len() > 256 || name.chars().any(char::is_control) {
+                fail(
+                    a.name.span(),
+                    format!("`{name}` is not an approver name"),
+                    "give the approver a short name without control characters, e.g. `alice`",
+                );
+            }
+            if !approver_names.insert(a.name.get_ref().clone()) {
+                fail(
+                    a.name.span(),
+                    format!("approver `{}` is listed twice", a.name.get_ref()),
+                    "give each [[approvers]] entry its own name",
+                );
+            }
+            if let Err(e) = ssh_key::PublicKey::from_openssh(a.key.get_ref()) {
+                fail(
+                    a.key.span(),
+                    format!("approver `{}` has an unreadable key: {e}", a.name.get_ref()),
+                    "paste one line of the approver's `.pub` file, e.g. `ssh-ed25519 AAAA… alice@lab`",
+                );
+            }
+            if a.roles.is_empty() {
+                fail(
+                    a.name.span(),
+                    format!("approver `{}` has no roles", a.name.get_ref()),
+                    "add `roles = [\"approver\"]`",
+                );
+            }
+            approvers.push(Approver {
+                name: a.name.into_inner(),
+                key: a.key.into_inner(),
+                roles: a.roles,
+            });
+        }
+
+        let approvals = match raw.approvals {
+            None => Approvals {
+                staging: DEFAULT_STAGING,
+                prod: DEFAULT_PROD,
+            },
+            Some(a) => {
+                let mut threshold = |tier: &str,
+                                     t: Option<Spanned<Threshold>>,
+                                     default: Threshold| {
+                    let Some(t) = t else { return default };
+                    let at = t.span();
+                    let t = t.into_inner();
+                    if t.threshold == 0 || t.deny_threshold == 0 {
+                        fail(
+                            at,
+                            format!("approvals.{tier} has a zero threshold"),
+                            "approvals need at least one approver (and one denial ends a request by default)",
+                        );
+                    } else if tier == "prod" && t.threshold < 2 {
+                        fail(
+                            at,
+                            format!("approvals.prod.threshold is {}", t.threshold),
+                            "prod needs M-of-N approvals with M of at least 2 distinct approvers",
+                        );
+                    }
+                    t
+                };
+                Approvals {
+                    staging: threshold("staging", a.staging, DEFAULT_STAGING),
+                    prod: threshold("prod", a.prod, DEFAULT_PROD),
+                }
+            }
+        };
+
+        let mut host_list = |list: Vec<Spanned<String>>, key: &str| {
+            let mut out = Vec::new();
+            for h in list {
+                match h.get_ref().parse::<HostPattern>() {
+                    Ok(p) => out.push(p),
+                    Err(e) => fail(
+                        h.span(),
+                        format!("egress.{key}: {e}"),
+                        "write `host`, `*.domain` or `host:port`",
+                    ),
+                }
+            }
+            out
+        };
+        let egress = Egress {
+            allow: host_list(raw.egress.allow, "allow"),
+            deny: host_list(raw.egress.deny, "deny"),
+        };
+
+        let limits = match raw.limits {
+            None => Limits::default(),
+            Some(l) => {
+                let mut positive = |key: &str, v: Spanned<u64>| {
+                    if *v.get_ref() == 0 {
+                        fail(
+                            v.span(),
+                            format!("limits.{key} is 0"),
+                            "give positive limits, or remove the table to take the defaults",
+                        );
+                    }
+                    v.into_inner()
+                };
+                Limits {
+                    memory_mb: positive("memory_mb", l.memory_mb),
+                    processes: positive("processes", l.processes),
+                    open_files: positive("open_files", l.open_files),
+                    cpu_seconds: positive("cpu_seconds", l.cpu_seconds),
+                }
+            }
+        };
+
+        if errors.is_empty() {
+            Ok(Profile {
+                source: file.to_path_buf(),
+                tier,
+                allow_agents_on_prod: raw.agents.allow_on_prod,
+                providers,
+                approvers,
+                approvals,
+                egress,
+                package_registries: raw.packages.registries,
+                limits,
+                paths: raw.paths,
+            })
+        } else {
+            Err(ProfileError {
+                errors: diag::sorted_and_capped(errors),
+            })
+        }
+    }
+
+    /// The provider called `name`.
+    pub fn provider(&self, name: &str) -> Option<&Provider> {
+        self.providers.iter().find(|p| p.name == name)
+    }
+
+    /// The built-in profile for `tier`: what `qwarden init --tier TIER` writes, parsed.
+    pub fn builtin(tier: Tier) -> Profile {
+        match Profile::parse(&Profile::template(tier), Path::new("<built-in profile>")) {
+            Ok(p) => p,
+            // The templates are tested to parse for every tier; this arm keeps the function total.
+            Err(_) => Profile {
+                source: PathBuf::new(),
+                tier,
+                allow_agents_on_prod: false,
+                providers: Vec::new(),
+                approvers: Vec::new(),
+                approvals: Approvals {
+                    staging: DEFAULT_STAGING,
+                    prod: DEFAULT_PROD,
+                },
+                egress: Egress::default(),
+                package_registries: Vec::new(),
+                limits: Limits::default(),
+                paths: Paths::default(),
+            },
+        }
+    }
+
+    /// The commented TOML text `qwarden init --tier TIER` writes.
+    pub fn template(tier: Tier) -> String {
+        let egress_allow = match tier {
+            Tier::Sandbox | Tier::Staging => {
+                r#"[
+  # Provider APIs (reached through the qwarden gateway, which holds the real keys).
+  "quantum.cloud.ibm.com", "*.quantum.cloud.ibm.com", "iam.cloud.ibm.com",
+  "api.ionq.co",
+  # Package registries and source hosting.
+  "pypi.org", "files.pythonhosted.org",
+  "registry.npmjs.org",
+  "crates.io", "index.crates.io", "static.crates.io",
+  "github.com", "codeload.github.com", "objects.githubusercontent.com",
+]"#
+            }
+            Tier::Prod => {
+                r#"[
+  # prod reaches provider endpoints only.
+  "quantum.cloud.ibm.com", "*.quantum.cloud.ibm.com", "iam.cloud.ibm.com",
+  "api.ionq.co",
+]"#
+            }
+        };
+        let registries = match tier {
+            Tier::Staging => r#"["pypi"]"#,
+            Tier::Sandbox | Tier::Prod => "[]",
+        };
+        format!(
+            r#"# qwarden workstation profile.
+# Format reference: README.md, "Workstation profile". Unknown keys are refused.
+
+# sandbox | staging | prod. Decides which column of the permission matrix applies.
+tier = "{tier}"
+
+[agents]
+# On a prod workstation `qwarden run` refuses to start agents unless this is true.
+allow_on_prod = false
+
+# QPU providers. Agents name them in their manifests; their keys live in the qwarden vault and
+# never enter a sandbox.
+[[providers]]
+name = "local"
+kind = "local"
+
+[[providers]]
+name = "ibm"
+kind = "ibm"
+endpoints = ["https://quantum.cloud.ibm.com", "https://iam.cloud.ibm.com"]
+vault = "ibm"
+
+[[providers]]
+name = "ionq"
+kind = "ionq"
+endpoints = ["https://api.ionq.co"]
+vault = "ionq"
+
+# People who may approve gated actions, by OpenSSH public key:
+# [[approvers]]
+# name = "alice"
+# key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA… alice@lab.example"
+# roles = ["approver"]
+
+[approvals]
+staging = {{ threshold = 1, deny_threshold = 1 }}
+prod = {{ threshold = 2, deny_threshold = 1 }}
+
+[egress]
+# Hosts any agent on this workstation may be granted (a manifest asks; this caps).
+allow = {egress_allow}
+# Hosts no agent may reach, whatever else allows them.
+deny = []
+
+[packages]
+# Registries staging agents may install from (sandbox follows the manifest; prod never installs).
+registries = {registries}
+
+[limits]
+# Defaults and ceilings for every agent session.
+memory_mb = 8192
+processes = 512
+open_files = 4096
+cpu_seconds = 14400
+
+[paths]
+# Defaults: state in $XDG_STATE_HOME/qwarden, trust and policies in this directory.
+# state_dir = "~/.local/state/qwarden"
+# allowed_signers = "~/.config/qwarden/allowed_signers"
+# policies = "~/.config/qwarden/policies"
+"#
+        )
+    }
+}
+
+/// The host pattern of an endpoint URL (`https://host[:port][/path]`).
+fn endpoint_host(url: &str) -> Result<HostPattern, String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| format!("endpoint `{url}` is not an http(s) URL"))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') || authority.contains('*') {
+        return Err(format!(
+            "endpoint `{url}` must name a single host without credentials"
+        ));
+    }
+    authority
+        .parse::<HostPattern>()
+        .map_err(|e| format!("endpoint `{url}`: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn every_template_parses() {
+        for tier in Tier::ALL {
+            let p = Profile::parse(&Profile::template(tier), Path::new("t.toml")).unwrap();
+            assert_eq!(p.tier, tier);
+            assert_eq!(
+                Profile::builtin(tier),
+                Profile {
+                    source: "<built-in profile>".into(),
+                    ..p
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn endpoint_hosts_come_from_urls() {
+        assert_eq!(
+            endpoint_host("https://api.ionq.co/v0.4")
+                .unwrap()
+                .to_string(),
+            "api.ionq.co"
+        );
+        assert_eq!(
+            endpoint_host("http://127.0.0.1:8787").unwrap().to_string(),
+            "127.0.0.1:8787"
+        );
+        assert!(endpoint_host("ftp://x.example").is_err());
+        assert!(endpoint_host("https://user@x.example").is_err());
+    }
+}

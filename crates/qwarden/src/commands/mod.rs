@@ -1,0 +1,78 @@
+//! One module per command group; each returns the exit code or a [`Failure`].
+
+mod init;
+mod manifest;
+mod policy;
+
+use std::io::Write;
+
+use clap::CommandFactory;
+
+use crate::cli::{Cli, Command};
+use crate::dirs::Dirs;
+use crate::exit::{Code, Failure};
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<Code, Failure> {
+    match cli.command {
+        Command::Completions { shell } => {
+            // clap_complete panics when its writer fails, so render into memory and let a closed
+            // pipe (`qwarden completions bash | head`) surface as an error like everywhere else.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "qwarden", &mut script);
+            std::io::stdout().lock().write_all(&script)?;
+            Ok(Code::Ok)
+        }
+        Command::Man { out_dir } => man(out_dir.as_deref()),
+        command => {
+            let dirs = Dirs::resolve(&cli.dirs)?;
+            match command {
+                Command::Init(args) => init::run(&dirs, &args),
+                Command::Manifest(cmd) => manifest::run(&dirs, cmd),
+                Command::Policy(cmd) => policy::run(&dirs, cmd),
+                Command::Completions { .. } | Command::Man { .. } => Ok(Code::Ok),
+            }
+        }
+    }
+}
+
+fn man(out_dir: Option<&std::path::Path>) -> Result<Code, Failure> {
+    let cmd = Cli::command();
+    let Some(dir) = out_dir else {
+        clap_mangen::Man::new(cmd).render(&mut std::io::stdout().lock())?;
+        return Ok(Code::Ok);
+    };
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Failure::invalid(anyhow::anyhow!("cannot create `{}`: {e}", dir.display())))?;
+    // Building propagates the global options, the version and each subcommand's full bin name
+    // (`qwarden policy explain`, shown in SYNOPSIS) before the subcommands are cloned into pages.
+    let mut cmd = cmd;
+    cmd.build();
+    let mut pages = Vec::new();
+    collect_pages(cmd, "qwarden", &mut pages);
+    for (name, page) in pages {
+        let mut buf = Vec::new();
+        clap_mangen::Man::new(page).render(&mut buf)?;
+        let path = dir.join(format!("{name}.1"));
+        std::fs::write(&path, buf).map_err(|e| {
+            Failure::invalid(anyhow::anyhow!("cannot write `{}`: {e}", path.display()))
+        })?;
+        writeln!(std::io::stdout().lock(), "{}", path.display())?;
+    }
+    Ok(Code::Ok)
+}
+
+/// Every command and subcommand, named `qwarden-manifest-sign` etc., for one man page each.
+fn collect_pages(cmd: clap::Command, name: &str, out: &mut Vec<(String, clap::Command)>) {
+    let cmd = cmd.name(name.to_owned());
+    let subs: Vec<clap::Command> = cmd
+        .get_subcommands()
+        .filter(|s| s.get_name() != "help")
+        .cloned()
+        .collect();
+    out.push((name.to_owned(), cmd));
+    for sub in subs {
+        let sub_name = format!("{name}-{}", sub.get_name());
+        collect_pages(sub, &sub_name, out);
+    }
+}

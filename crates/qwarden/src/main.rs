@@ -1,0 +1,29 @@
+//! `qwarden`: the command-line interface. It parses arguments, calls the library crates, prints the
+//! result (a table or `--json`) and exits with a code that tells success, denial, invalid input,
+//! failed verification and internal errors apart. No policy logic lives here.
+
+mod cli;
+mod commands;
+mod dirs;
+mod exit;
+mod output;
+
+use std::io::Write;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    let code = match commands::run(cli) {
+        Ok(code) => code,
+        Err(failure) => {
+            if failure.is_broken_pipe() {
+                return std::process::ExitCode::SUCCESS;
+            }
+            let mut stderr = std::io::stderr().lock();
+            let _ = writeln!(stderr, "qwarden: {failure}");
+            failure.code()
+        }
+    };
+    std::process::ExitCode::from(code as u8)
+}

@@ -1,0 +1,37 @@
+//! Integration tests of the `qwarden` binary: each test runs the real executable in a fresh
+//! temporary home, configuration, state and project directory (see `cli/support.rs`) and checks
+//! its exit code, output and the files it writes. Signatures are checked against the real OpenSSH
+//! `ssh-keygen`, which must be installed (package `openssh-client`).
+//!
+//! Modules: `init` (writing a profile), `docs` (help, man pages, completions), `manifest`
+//! (signing and verifying, with ssh-keygen interop), `refusals` (every bad input is refused with the
+//! documented exit code and a message saying what, where and how to fix it), `explain` and `check`
+//! (the grant and single decisions), `policies` (Cedar policy files) and `pipes` (closed stdout).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+#[macro_use]
+#[path = "cli/support.rs"]
+mod support;
+
+#[path = "cli/check.rs"]
+mod check;
+#[path = "cli/docs.rs"]
+mod docs;
+#[path = "cli/explain.rs"]
+mod explain;
+#[path = "cli/init.rs"]
+mod init;
+#[path = "cli/manifest.rs"]
+mod manifest;
+#[path = "cli/pipes.rs"]
+mod pipes;
+#[path = "cli/policies.rs"]
+mod policies;
+#[path = "cli/refusals.rs"]
+mod refusals;
