@@ -1,6 +1,9 @@
 //! What each fuzz target checks, beyond "does not panic". Shared with the workspace test
 //! `crates/policy/tests/fuzz_corpus.rs`, which replays the committed corpus with these same checks
 //! on stable Rust, so CI covers the corpus even where cargo-fuzz cannot run.
+//!
+//! The qwarden-ledger targets' checks are in `ledger_checks.rs`, replayed by
+//! `crates/ledger/tests/fuzz_corpus.rs`.
 
 #![allow(dead_code, reason = "each fuzz target uses one of these checks")]
 

@@ -37,6 +37,53 @@ pub struct Profile {
     pub limits: Limits,
     /// Where qwarden keeps its files.
     pub paths: Paths,
+    /// How the audit ledger keeps checkpoints and which witnesses anchor it.
+    pub ledger: LedgerSettings,
+}
+
+/// The `[ledger]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table of ledger settings")]
+pub struct LedgerSettings {
+    /// Keep a checkpoint in `checkpoints/` at least every this many entries.
+    #[serde(default = "default_every_entries")]
+    pub checkpoint_every_entries: u64,
+    /// Keep a checkpoint at least this often (seconds) while events are appended.
+    #[serde(default = "default_every_seconds")]
+    pub checkpoint_every_seconds: u64,
+    /// Witnesses that cosign the ledger's checkpoints.
+    #[serde(default)]
+    pub witnesses: Vec<WitnessSettings>,
+}
+
+impl Default for LedgerSettings {
+    fn default() -> Self {
+        LedgerSettings {
+            checkpoint_every_entries: default_every_entries(),
+            checkpoint_every_seconds: default_every_seconds(),
+            witnesses: Vec::new(),
+        }
+    }
+}
+
+fn default_every_entries() -> u64 {
+    10_000
+}
+
+fn default_every_seconds() -> u64 {
+    60
+}
+
+/// A `[[ledger.witnesses]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table with name, url and key")]
+pub struct WitnessSettings {
+    /// The witness's name (its key name).
+    pub name: String,
+    /// Its `add-checkpoint` base URL, e.g. `http://witness.lab.example:7380`.
+    pub url: String,
+    /// Its cosignature verification key (`name+hex+base64`).
+    pub key: String,
 }
 
 /// What kind of service a provider is.
@@ -203,6 +250,8 @@ struct RawProfile {
     limits: Option<RawLimits>,
     #[serde(default)]
     paths: Paths,
+    #[serde(default)]
+    ledger: LedgerSettings,
 }
 
 /// `[limits]` as written, with positions for the zero check.
@@ -500,6 +549,7 @@ impl Profile {
                 package_registries: raw.packages.registries,
                 limits,
                 paths: raw.paths,
+                ledger: raw.ledger,
             })
         } else {
             Err(ProfileError {
@@ -532,6 +582,7 @@ impl Profile {
                 package_registries: Vec::new(),
                 limits: Limits::default(),
                 paths: Paths::default(),
+                ledger: LedgerSettings::default(),
             },
         }
     }
@@ -618,6 +669,15 @@ memory_mb = 8192
 processes = 512
 open_files = 4096
 cpu_seconds = 14400
+
+[ledger]
+# The audit ledger keeps a signed checkpoint at least this often; witnesses cosign them.
+checkpoint_every_entries = 10000
+checkpoint_every_seconds = 60
+# [[ledger.witnesses]]
+# name = "witness.lab.example"
+# url = "http://witness.lab.example:7380"
+# key = "witness.lab.example+0123abcd+BASE64KEY"
 
 [paths]
 # Defaults: state in $XDG_STATE_HOME/qwarden, trust and policies in this directory.

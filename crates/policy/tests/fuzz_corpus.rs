@@ -66,12 +66,14 @@ fn every_corpus_directory_has_a_target() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     dirs.sort();
-    let mut targets: Vec<_> = TARGETS.iter().map(|(name, _)| name.to_string()).collect();
-    targets.sort();
-    assert_eq!(dirs, targets);
-    // And every target is declared in the fuzz crate.
-    let manifest = std::fs::read_to_string(corpus_dir().join("../Cargo.toml")).unwrap();
+    // Every target here has a corpus; the other directories belong to the fuzz targets of other
+    // crates (qwarden-ledger's, replayed by its own test).
     for (name, _) in TARGETS {
+        assert!(dirs.iter().any(|d| d == name), "no corpus for {name}");
+    }
+    // And every corpus directory is a target declared in the fuzz crate.
+    let manifest = std::fs::read_to_string(corpus_dir().join("../Cargo.toml")).unwrap();
+    for name in &dirs {
         assert!(
             manifest.contains(&format!("path = \"fuzz_targets/{name}.rs\"")),
             "{name}"

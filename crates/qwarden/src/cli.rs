@@ -48,6 +48,12 @@ pub enum Command {
     /// Explain what an agent is granted, and check single actions.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Read, verify, prove and export the tamper-evident audit ledger.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Run a tlog-witness that cosigns other ledgers' checkpoints.
+    #[command(subcommand)]
+    Witness(WitnessCommand),
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -202,4 +208,161 @@ pub enum ActionArg {
     InstallPackages,
     AccessDevice,
     SpawnProcesses,
+}
+
+/// Which ledger and which key to trust.
+#[derive(Debug, Args)]
+pub struct LedgerArgs {
+    /// The ledger directory [default: STATE_DIR/ledger]
+    #[arg(long, value_name = "DIR")]
+    pub ledger: Option<PathBuf>,
+    /// The log's verification key, as a vkey string or a file holding one [default: derived from
+    /// this workstation's signing key, else DIR/log.vkey]
+    #[arg(long, value_name = "VKEY")]
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify the whole ledger: every entry, tile and checkpoint. Exit 0 valid, 6 tampered,
+    /// 3 unreadable.
+    Verify {
+        #[command(flatten)]
+        ledger: LedgerArgs,
+        /// A witness's cosignature key (vkey or file); report how far the log is anchored.
+        #[arg(long, value_name = "VKEY")]
+        witness: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a `c2sp.org/tlog-proof@v1` receipt for one entry.
+    Prove {
+        #[command(flatten)]
+        ledger: LedgerArgs,
+        /// The entry's index.
+        index: u64,
+        /// Write the proof here instead of standard output.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Check a tlog-proof offline, without the ledger. Exit 0 valid, 6 invalid.
+    VerifyProof {
+        /// The proof file.
+        file: PathBuf,
+        /// The log's verification key (vkey or file).
+        #[arg(long, value_name = "VKEY")]
+        key: String,
+        /// A witness's cosignature key (vkey or file).
+        #[arg(long, value_name = "VKEY")]
+        witness: Vec<String>,
+        /// The entry, if the proof does not carry it.
+        #[arg(long, value_name = "FILE")]
+        entry: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the consistency proof between two sizes of the log (base64 hashes, one per line).
+    Consistency {
+        #[command(flatten)]
+        ledger: LedgerArgs,
+        /// The older size.
+        #[arg(long)]
+        from: u64,
+        /// The newer size [default: the latest]
+        #[arg(long)]
+        to: Option<u64>,
+    },
+    /// Push the latest checkpoint to the witnesses in the profile's `[[ledger.witnesses]]` and
+    /// keep their cosignatures.
+    Push {
+        #[command(flatten)]
+        ledger: LedgerArgs,
+    },
+    /// Print the log's verification key.
+    Key {
+        #[command(flatten)]
+        ledger: LedgerArgs,
+    },
+    /// Print one entry.
+    Show {
+        #[command(flatten)]
+        ledger: LedgerArgs,
+        /// The entry's index.
+        index: u64,
+        /// Print the entry's canonical JSON unchanged.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the last entries, and with -f keep printing new ones.
+    Tail {
+        #[command(flatten)]
+        ledger: LedgerArgs,
+        /// How many entries.
+        #[arg(short = 'n', default_value_t = 10)]
+        lines: u64,
+        /// Keep printing entries as they are appended.
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// Print the entries' canonical JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Find entries by session, kind and time.
+    Search {
+        #[command(flatten)]
+        ledger: LedgerArgs,
+        /// Only this session.
+        #[arg(long)]
+        session: Option<String>,
+        /// Only this kind (e.g. `exec`, `net.decision`, `policy.decision`).
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only entries at or after this RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Print the entries' canonical JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export entries as OCSF JSON lines for a SIEM.
+    Export {
+        #[command(flatten)]
+        ledger: LedgerArgs,
+        /// The format.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Ocsf)]
+        format: ExportFormat,
+        /// Start at this index.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Keep exporting entries as they are appended.
+        #[arg(long)]
+        follow: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExportFormat {
+    /// OCSF 1.x events, one JSON object per line.
+    Ocsf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WitnessCommand {
+    /// Serve the tlog-witness `add-checkpoint` endpoint.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:7380")]
+        listen: std::net::SocketAddr,
+        /// The witness's directory (its key and the latest checkpoint of each log).
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// Name of the witness (its key name) when the key is first made.
+        #[arg(long)]
+        name: Option<String>,
+        /// A log to witness: its verification key (vkey or file). Repeat for more logs.
+        #[arg(long, value_name = "VKEY", required = true)]
+        log: Vec<String>,
+    },
 }

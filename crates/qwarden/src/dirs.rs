@@ -21,6 +21,8 @@ pub struct Dirs {
     pub config: PathBuf,
     /// The state directory.
     pub state: PathBuf,
+    /// Whether the state directory was given by flag or environment (it then beats the profile).
+    pub state_explicit: bool,
     /// The system configuration directory.
     pub system: PathBuf,
 }
@@ -51,6 +53,7 @@ impl Dirs {
             home,
             config,
             state,
+            state_explicit: args.state_dir.is_some(),
             system: system_config_dir(),
         })
     }

@@ -7,6 +7,7 @@ mod commands;
 mod dirs;
 mod exit;
 mod output;
+mod record;
 
 use std::io::Write;
 

@@ -1,8 +1,10 @@
 //! One module per command group; each returns the exit code or a [`Failure`].
 
+mod audit;
 mod init;
 mod manifest;
 mod policy;
+mod witness;
 
 use std::io::Write;
 
@@ -30,6 +32,8 @@ pub fn run(cli: Cli) -> Result<Code, Failure> {
                 Command::Init(args) => init::run(&dirs, &args),
                 Command::Manifest(cmd) => manifest::run(&dirs, cmd),
                 Command::Policy(cmd) => policy::run(&dirs, cmd),
+                Command::Audit(cmd) => audit::run(&dirs, cmd),
+                Command::Witness(cmd) => witness::run(cmd),
                 Command::Completions { .. } | Command::Man { .. } => Ok(Code::Ok),
             }
         }

@@ -353,6 +353,24 @@ fn check(
         &action,
     )
     .map_err(Failure::invalid)?;
+    let (action_name, resource_name) = describe(&action);
+    let event = crate::record::policy_event(
+        &cx.verified.manifest().agent.name,
+        action_name,
+        &resource_name,
+        &decision,
+        serde_json::json!({
+            "manifest_digest": cx.verified.manifest().digest,
+            "tier": cx.loaded.profile.tier.as_str(),
+            "source": "qwarden policy check",
+        }),
+    );
+    if let Err(e) = crate::record::record(dirs, &cx.loaded.profile, &event) {
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "qwarden: warning: this decision was not recorded in the audit ledger: {e:#}"
+        );
+    }
     let code = match decision.outcome {
         Outcome::Deny => Code::Denied,
         Outcome::NeedsApproval { .. } => Code::NeedsApproval,
@@ -368,6 +386,25 @@ fn check(
         // a denial into success.
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(code),
+    }
+}
+
+/// The action's name and resource as the audit log records them.
+fn describe(action: &Action) -> (&'static str, String) {
+    match action {
+        Action::RunSession => ("run-session", "workstation".into()),
+        Action::SpawnProcesses => ("spawn-processes", "workstation".into()),
+        Action::Read(p) => ("read", p.clone()),
+        Action::Write(p) => ("write", p.clone()),
+        Action::Connect(h) => ("connect", h.clone()),
+        Action::SubmitJob { backend, shots } => {
+            ("submit-job", format!("{backend} ({shots} shots)"))
+        }
+        Action::UseCredential { provider, form } => {
+            ("use-credential", format!("{provider} ({form})"))
+        }
+        Action::InstallPackages(r) => ("install-packages", r.clone()),
+        Action::AccessDevice(d) => ("access-device", d.clone()),
     }
 }
 

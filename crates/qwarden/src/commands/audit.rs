@@ -1,0 +1,546 @@
+//! `qwarden audit …`: verify, prove, read and export the ledger.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::anyhow;
+use qwarden_ledger::cas::DirCas;
+use qwarden_ledger::cosignature::CosignatureVerifier;
+use qwarden_ledger::event::{Event, Kind};
+use qwarden_ledger::home::LedgerHome;
+use qwarden_ledger::merkle;
+use qwarden_ledger::note::{NoteSigner, NoteVerifier};
+use qwarden_ledger::ocsf;
+use qwarden_ledger::proof::Proof;
+use qwarden_ledger::reader::LogReader;
+use qwarden_ledger::verify;
+use qwarden_ledger::witness::WitnessConfig;
+use serde_json::json;
+
+use crate::cli::{AuditCommand, ExportFormat, LedgerArgs};
+use crate::dirs::Dirs;
+use crate::exit::{Code, Failure};
+
+/// How often `--follow` looks for new entries.
+const FOLLOW_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
+pub fn run(dirs: &Dirs, cmd: AuditCommand) -> Result<Code, Failure> {
+    match cmd {
+        AuditCommand::Verify {
+            ledger,
+            witness,
+            json,
+        } => verify_cmd(dirs, &ledger, &witness, json),
+        AuditCommand::Prove { ledger, index, out } => prove(dirs, &ledger, index, out.as_deref()),
+        AuditCommand::VerifyProof {
+            file,
+            key,
+            witness,
+            entry,
+            json,
+        } => verify_proof(&file, &key, &witness, entry.as_deref(), json),
+        AuditCommand::Consistency { ledger, from, to } => consistency(dirs, &ledger, from, to),
+        AuditCommand::Push { ledger } => push(dirs, &ledger),
+        AuditCommand::Key { ledger } => {
+            let (_, verifier) = open_key(dirs, &ledger)?;
+            writeln!(std::io::stdout().lock(), "{}", verifier.to_vkey())?;
+            Ok(Code::Ok)
+        }
+        AuditCommand::Show {
+            ledger,
+            index,
+            json,
+        } => show(dirs, &ledger, index, json),
+        AuditCommand::Tail {
+            ledger,
+            lines,
+            follow,
+            json,
+        } => tail(dirs, &ledger, lines, follow, json),
+        AuditCommand::Search {
+            ledger,
+            session,
+            kind,
+            since,
+            json,
+        } => search(
+            dirs,
+            &ledger,
+            session.as_deref(),
+            kind.as_deref(),
+            since.as_deref(),
+            json,
+        ),
+        AuditCommand::Export {
+            ledger,
+            format: ExportFormat::Ocsf,
+            from,
+            follow,
+        } => export(dirs, &ledger, from, follow),
+    }
+}
+
+/// A vkey given inline or as a file holding one.
+pub fn vkey_text(arg: &str) -> Result<String, Failure> {
+    let path = Path::new(arg);
+    if !arg.contains('+') || path.exists() {
+        return std::fs::read_to_string(path)
+            .map(|s| s.trim().to_owned())
+            .map_err(|e| Failure::invalid(anyhow!("cannot read key file `{arg}`: {e}\n  hint: pass a verification key (`name+hex+base64`) or a file holding one")));
+    }
+    Ok(arg.trim().to_owned())
+}
+
+fn note_verifier(arg: &str) -> Result<NoteVerifier, Failure> {
+    let text = vkey_text(arg)?;
+    NoteVerifier::from_vkey(&text)
+        .map_err(|e| Failure::invalid(anyhow!("`{arg}` is not a log verification key: {e}")))
+}
+
+fn witness_verifiers(args: &[String]) -> Result<Vec<CosignatureVerifier>, Failure> {
+    args.iter()
+        .map(|a| {
+            let text = vkey_text(a)?;
+            CosignatureVerifier::from_vkey(&text).map_err(|e| {
+                Failure::invalid(anyhow!("`{a}` is not a witness cosignature key: {e}"))
+            })
+        })
+        .collect()
+}
+
+/// The ledger directory and the key it is checked against. The key comes from `--key`, else from
+/// this workstation's signing key (which an attacker who rewrote the ledger directory cannot
+/// change), else — with a warning — from the directory's own `log.vkey`.
+fn open_key(dirs: &Dirs, args: &LedgerArgs) -> Result<(PathBuf, NoteVerifier), Failure> {
+    let home = LedgerHome::new(&dirs.state);
+    let dir = args.ledger.clone().unwrap_or_else(|| home.dir.clone());
+    if let Some(k) = &args.key {
+        return Ok((dir, note_verifier(k)?));
+    }
+    if args.ledger.is_none()
+        && let Ok(text) = std::fs::read_to_string(&home.key)
+    {
+        let signer = NoteSigner::from_skey(text.trim()).map_err(|e| {
+            Failure::invalid(anyhow!(
+                "the ledger signing key `{}` is unreadable: {e}",
+                home.key.display()
+            ))
+        })?;
+        return Ok((dir, signer.verifier()));
+    }
+    let vkey = dir.join("log.vkey");
+    let text = std::fs::read_to_string(&vkey).map_err(|e| {
+        Failure::invalid(anyhow!(
+            "cannot read `{}`: {e}\n  hint: no ledger there yet? It is created by the first recorded decision; or pass --ledger DIR and --key VKEY",
+            vkey.display()
+        ))
+    })?;
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "qwarden: warning: trusting the key in `{}`; pass --key with a key you got another way to rule out a replaced key",
+        vkey.display()
+    );
+    let verifier = NoteVerifier::from_vkey(text.trim()).map_err(|e| {
+        Failure::invalid(anyhow!(
+            "`{}` is not a verification key: {e}",
+            vkey.display()
+        ))
+    })?;
+    Ok((dir, verifier))
+}
+
+/// The content-addressed store beside a ledger directory.
+fn cas_for(ledger_dir: &Path) -> Option<DirCas> {
+    let dir = ledger_dir.parent()?.join("cas");
+    DirCas::open(dir).ok()
+}
+
+/// What every entry must be: a canonical, valid event whose stored payloads are present and intact.
+fn check_entry(cas: Option<&DirCas>, bytes: &[u8]) -> Result<(), String> {
+    // `from_jcs` also insists on canonical form: re-encoding must give back the same bytes.
+    let event = Event::from_jcs(bytes).map_err(|e| format!("not a valid event: {e}"))?;
+    if !event.is_resolved() {
+        let Some(cas) = cas else {
+            return Err("refers to stored payloads, but there is no content-addressed store beside the ledger".into());
+        };
+        event.resolve(cas).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn verify_cmd(
+    dirs: &Dirs,
+    args: &LedgerArgs,
+    witness: &[String],
+    json: bool,
+) -> Result<Code, Failure> {
+    let (dir, verifier) = open_key(dirs, args)?;
+    // Without --witness, the profile's witnesses are the ones that count.
+    let witnesses = if witness.is_empty() {
+        configured_witnesses(dirs)?
+            .into_iter()
+            .map(|w| w.verifier)
+            .collect()
+    } else {
+        witness_verifiers(witness)?
+    };
+    let cas = cas_for(&dir);
+    let report = verify::verify(&dir, &verifier, |_, bytes| check_entry(cas.as_ref(), bytes))
+        .map_err(Failure::invalid)?;
+    let anchored = if witnesses.is_empty() {
+        None
+    } else {
+        qwarden_ledger::witness::anchored(&dir, &verifier, &witnesses)
+    };
+    let mut problems: Vec<String> = report.problems.iter().map(ToString::to_string).collect();
+    if let Some(a) = anchored
+        && a > report.size
+    {
+        problems.insert(0, format!("the log was truncated below a witnessed size: witnesses cosigned size {a}, the log now claims {}", report.size));
+    }
+    if json {
+        crate::output::json(&json!({
+            "ledger": dir,
+            "origin": report.origin,
+            "size": report.size,
+            "checkpoints": report.checkpoints,
+            "valid": problems.is_empty(),
+            "problems": report.problems,
+            "anchored": anchored,
+        }))?;
+    } else {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "ledger       {}", dir.display())?;
+        writeln!(out, "origin       {}", report.origin)?;
+        writeln!(out, "entries      {}", report.size)?;
+        writeln!(out, "checkpoints  {} checked", report.checkpoints)?;
+        if !witnesses.is_empty() {
+            match anchored {
+                Some(a) => writeln!(
+                    out,
+                    "anchored     up to size {a} by a witness; {} entries after it are not yet witnessed",
+                    report.size.saturating_sub(a)
+                )?,
+                None => writeln!(
+                    out,
+                    "anchored     no checkpoint carries a cosignature from the given witnesses"
+                )?,
+            }
+        }
+        match problems.first() {
+            None => writeln!(out, "result       valid")?,
+            Some(first) => {
+                writeln!(out, "result       TAMPERED: {first}")?;
+                for p in problems.iter().skip(1).take(20) {
+                    writeln!(out, "             also: {p}")?;
+                }
+            }
+        }
+    }
+    Ok(if problems.is_empty() {
+        Code::Ok
+    } else {
+        Code::Verification
+    })
+}
+
+fn reader(dirs: &Dirs, args: &LedgerArgs) -> Result<LogReader, Failure> {
+    let (dir, verifier) = open_key(dirs, args)?;
+    LogReader::open(&dir, &verifier).map_err(Failure::invalid)
+}
+
+fn prove(dirs: &Dirs, args: &LedgerArgs, index: u64, out: Option<&Path>) -> Result<Code, Failure> {
+    let r = reader(dirs, args)?;
+    let entry = r.entry(index).map_err(Failure::invalid)?;
+    let proof = Proof::make(&r.hashes(), index, &entry, r.checkpoint_text(), r.size())
+        .map_err(Failure::invalid)?;
+    let text = proof.to_text();
+    match out {
+        Some(path) => {
+            std::fs::write(path, &text)
+                .map_err(|e| Failure::invalid(anyhow!("cannot write `{}`: {e}", path.display())))?;
+            writeln!(
+                std::io::stdout().lock(),
+                "wrote the proof of entry {index} (log size {}) to {}",
+                r.size(),
+                path.display()
+            )?;
+        }
+        None => std::io::stdout().lock().write_all(&text)?,
+    }
+    Ok(Code::Ok)
+}
+
+fn verify_proof(
+    file: &Path,
+    key: &str,
+    witness: &[String],
+    entry: Option<&Path>,
+    json: bool,
+) -> Result<Code, Failure> {
+    let bytes = std::fs::read(file)
+        .map_err(|e| Failure::invalid(anyhow!("cannot read `{}`: {e}", file.display())))?;
+    let verifier = note_verifier(key)?;
+    let witnesses = witness_verifiers(witness)?;
+    let entry_bytes = match entry {
+        Some(p) => Some(
+            std::fs::read(p)
+                .map_err(|e| Failure::invalid(anyhow!("cannot read `{}`: {e}", p.display())))?,
+        ),
+        None => None,
+    };
+    let proof = Proof::parse(&bytes).map_err(Failure::invalid)?;
+    let verified = proof
+        .verify(&verifier, &witnesses, entry_bytes.as_deref())
+        .map_err(Failure::verification)?;
+    if json {
+        crate::output::json(&json!({
+            "valid": true,
+            "index": proof.index,
+            "origin": verified.checkpoint.origin,
+            "size": verified.checkpoint.size,
+            "entry": String::from_utf8_lossy(&verified.entry),
+            "witnesses": verified.witnesses.iter().map(|(n, t)| json!({"name": n, "time": t})).collect::<Vec<_>>(),
+        }))?;
+    } else {
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "valid: entry {} is in {} at size {}",
+            proof.index, verified.checkpoint.origin, verified.checkpoint.size
+        )?;
+        for (name, time) in &verified.witnesses {
+            writeln!(out, "cosigned by {name} at unix time {time}")?;
+        }
+        writeln!(out, "{}", String::from_utf8_lossy(&verified.entry))?;
+    }
+    Ok(Code::Ok)
+}
+
+fn consistency(
+    dirs: &Dirs,
+    args: &LedgerArgs,
+    from: u64,
+    to: Option<u64>,
+) -> Result<Code, Failure> {
+    let r = reader(dirs, args)?;
+    let to = to.unwrap_or(r.size());
+    if to > r.size() || from > to {
+        return Err(Failure::invalid(anyhow!(
+            "sizes must satisfy FROM <= TO <= {} (the log's size)",
+            r.size()
+        )));
+    }
+    let hashes = qwarden_ledger::tiles::TileHashes::new(
+        qwarden_ledger::log::DirTiles::new(&dirs_ledger(dirs, args)),
+        to,
+    );
+    let proof = merkle::consistency_proof(&hashes, from, to).map_err(Failure::invalid)?;
+    let mut out = std::io::stdout().lock();
+    use base64::Engine as _;
+    for h in proof {
+        writeln!(
+            out,
+            "{}",
+            base64::engine::general_purpose::STANDARD.encode(h)
+        )?;
+    }
+    Ok(Code::Ok)
+}
+
+fn dirs_ledger(dirs: &Dirs, args: &LedgerArgs) -> PathBuf {
+    args.ledger
+        .clone()
+        .unwrap_or_else(|| LedgerHome::new(&dirs.state).dir)
+}
+
+/// One entry for people: index, time, kind, session and the canonical JSON.
+fn print_entry(out: &mut impl Write, index: u64, bytes: &[u8], json: bool) -> std::io::Result<()> {
+    if json {
+        out.write_all(bytes)?;
+        return writeln!(out);
+    }
+    match Event::from_jcs(bytes) {
+        Ok(e) => writeln!(
+            out,
+            "{index:>8}  {}  {:<16} {}  {}",
+            e.time,
+            e.kind().as_str(),
+            e.session.as_deref().unwrap_or("-"),
+            String::from_utf8_lossy(bytes)
+        ),
+        Err(err) => writeln!(out, "{index:>8}  (not a valid event: {err})"),
+    }
+}
+
+fn show(dirs: &Dirs, args: &LedgerArgs, index: u64, json: bool) -> Result<Code, Failure> {
+    let r = reader(dirs, args)?;
+    let entry = r.entry(index).map_err(Failure::invalid)?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        out.write_all(&entry)?;
+        writeln!(out)?;
+    } else {
+        let value: serde_json::Value =
+            serde_json::from_slice(&entry).unwrap_or(serde_json::Value::Null);
+        writeln!(
+            out,
+            "entry {index} of {} (leaf hash {})",
+            r.size(),
+            hex_of(&merkle::leaf_hash(&entry))
+        )?;
+        serde_json::to_writer_pretty(&mut out, &value).map_err(std::io::Error::other)?;
+        writeln!(out)?;
+    }
+    Ok(Code::Ok)
+}
+
+fn hex_of(h: &merkle::Hash) -> String {
+    h.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Calls `each` for entries `from..` and, with `follow`, for every later entry, forever.
+fn stream(
+    dirs: &Dirs,
+    args: &LedgerArgs,
+    from: u64,
+    follow: bool,
+    mut each: impl FnMut(u64, &[u8]) -> std::io::Result<()>,
+) -> Result<Code, Failure> {
+    let mut next = from;
+    loop {
+        let r = reader(dirs, args)?;
+        for item in r.entries(next, r.size()) {
+            let (i, bytes) = item.map_err(Failure::invalid)?;
+            each(i, &bytes)?;
+            next = i + 1;
+        }
+        if !follow {
+            return Ok(Code::Ok);
+        }
+        std::io::stdout().lock().flush()?;
+        std::thread::sleep(FOLLOW_INTERVAL);
+    }
+}
+
+fn tail(
+    dirs: &Dirs,
+    args: &LedgerArgs,
+    lines: u64,
+    follow: bool,
+    json: bool,
+) -> Result<Code, Failure> {
+    let size = reader(dirs, args)?.size();
+    stream(dirs, args, size.saturating_sub(lines), follow, |i, b| {
+        let mut out = std::io::stdout().lock();
+        print_entry(&mut out, i, b, json)?;
+        out.flush()
+    })
+}
+
+fn search(
+    dirs: &Dirs,
+    args: &LedgerArgs,
+    session: Option<&str>,
+    kind: Option<&str>,
+    since: Option<&str>,
+    json: bool,
+) -> Result<Code, Failure> {
+    let kind: Option<Kind> = kind
+        .map(|k| {
+            k.parse()
+                .map_err(|e| Failure::invalid(anyhow!("--kind: {e}")))
+        })
+        .transpose()?;
+    let since = since
+        .map(|s| {
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).map_err(
+                |e| Failure::invalid(anyhow!("--since `{s}` is not an RFC 3339 time: {e}")),
+            )
+        })
+        .transpose()?;
+    let r = reader(dirs, args)?;
+    let mut out = std::io::stdout().lock();
+    for item in r.entries(0, r.size()) {
+        let (i, bytes) = item.map_err(Failure::invalid)?;
+        let Ok(e) = Event::from_jcs(&bytes) else {
+            continue;
+        };
+        let keep = session.is_none_or(|s| e.session.as_deref() == Some(s))
+            && kind.is_none_or(|k| e.kind() == k)
+            && since.is_none_or(|t| e.time.unix_nanos() >= t.unix_timestamp_nanos());
+        if keep {
+            print_entry(&mut out, i, &bytes, json)?;
+        }
+    }
+    Ok(Code::Ok)
+}
+
+fn export(dirs: &Dirs, args: &LedgerArgs, from: u64, follow: bool) -> Result<Code, Failure> {
+    let origin = reader(dirs, args)?.checkpoint().origin.clone();
+    stream(dirs, args, from, follow, |i, bytes| {
+        let mut out = std::io::stdout().lock();
+        match Event::from_jcs(bytes) {
+            Ok(e) => {
+                let row = ocsf::to_ocsf(&e, &origin, i, &merkle::leaf_hash(bytes));
+                serde_json::to_writer(&mut out, &row).map_err(std::io::Error::other)?;
+                writeln!(out)?;
+            }
+            Err(err) => {
+                let _ = writeln!(
+                    std::io::stderr().lock(),
+                    "qwarden: entry {i} is not a valid event ({err}); skipped"
+                );
+            }
+        }
+        out.flush()
+    })
+}
+
+/// The witnesses the profile configures.
+fn configured_witnesses(dirs: &Dirs) -> Result<Vec<WitnessConfig>, Failure> {
+    let Some(profile) = crate::commands::policy::load_profile_for_paths(dirs)? else {
+        return Ok(Vec::new());
+    };
+    profile
+        .ledger
+        .witnesses
+        .iter()
+        .map(|w| {
+            let verifier = CosignatureVerifier::from_vkey(&w.key).map_err(|e| {
+                Failure::invalid(anyhow!("profile: witness `{}` has an invalid key: {e}\n  hint: paste the key `qwarden witness serve` prints", w.name))
+            })?;
+            Ok(WitnessConfig { name: w.name.clone(), url: w.url.clone(), verifier })
+        })
+        .collect()
+}
+
+fn push(dirs: &Dirs, args: &LedgerArgs) -> Result<Code, Failure> {
+    let witnesses = configured_witnesses(dirs)?;
+    if witnesses.is_empty() {
+        return Err(Failure::invalid(anyhow!(
+            "the profile configures no witnesses\n  hint: add a [[ledger.witnesses]] table with name, url and key to profile.toml"
+        )));
+    }
+    let (dir, verifier) = open_key(dirs, args)?;
+    let mut failed = 0;
+    let mut out = std::io::stdout().lock();
+    for w in &witnesses {
+        match qwarden_ledger::witness::push(&dir, &verifier, w) {
+            Ok(o) => writeln!(
+                out,
+                "{}: cosigned size {} (previously {})",
+                w.name, o.size, o.previous_size
+            )?,
+            Err(e) => {
+                failed += 1;
+                let _ = writeln!(std::io::stderr().lock(), "qwarden: witness {}: {e}", w.name);
+            }
+        }
+    }
+    Ok(if failed == 0 {
+        Code::Ok
+    } else {
+        Code::Internal
+    })
+}
