@@ -225,13 +225,25 @@ pub enum EventError {
 /// Keeps error messages short when the input is long or hostile.
 fn shorten(s: &str) -> String {
     const MAX: usize = 80;
-    if s.chars().count() <= MAX {
-        s.to_owned()
-    } else {
-        let mut out: String = s.chars().take(MAX).collect();
+    let mut out = printable(&s.chars().take(MAX).collect::<String>());
+    if s.chars().nth(MAX).is_some() {
         out.push('…');
-        out
     }
+    out
+}
+
+/// Text from an entry as it may appear in an error message: control characters escaped, so that
+/// a hostile entry cannot send escape sequences to the terminal that shows the error.
+fn printable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A point in time, UTC, with nanoseconds; years 0000–9999.
@@ -1560,7 +1572,7 @@ impl Event {
 fn envelope(field: &'static str, reason: &str) -> EventError {
     EventError::Envelope {
         field,
-        reason: reason.to_owned(),
+        reason: printable(reason),
     }
 }
 
@@ -1614,7 +1626,7 @@ fn parse_body(kind: Kind, fields: Map<String, Value>) -> Result<Body, EventError
     fn de<T: DeserializeOwned>(kind: Kind, v: Value) -> Result<T, EventError> {
         serde_json::from_value(v).map_err(|e| EventError::Body {
             kind,
-            reason: e.to_string(),
+            reason: printable(&e.to_string()),
         })
     }
     let v = Value::Object(fields);
@@ -1687,7 +1699,7 @@ fn resolve_payload<T: DeserializeOwned>(
     let value = fetch(cas, &blob)?;
     let v = T::deserialize(value).map_err(|e| EventError::Blob {
         digest: blob.digest,
-        reason: e.to_string(),
+        reason: printable(&e.to_string()),
     })?;
     *p = Payload::Inline(v);
     Ok(())

@@ -320,7 +320,8 @@ impl<'de> Visitor<'de> for StrictVisitor {
         while let Some(name) = map.next_key::<String>()? {
             if out.contains_key(&name) {
                 return Err(de::Error::custom(format_args!(
-                    "duplicate member name `{name}`"
+                    "duplicate member name `{}`",
+                    name.escape_debug()
                 )));
             }
             let StrictValue(v) = map.next_value()?;

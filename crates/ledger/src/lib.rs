@@ -13,6 +13,7 @@ pub mod checkpoint;
 pub mod cosignature;
 pub mod event;
 pub mod home;
+pub mod index;
 pub mod jcs;
 pub mod log;
 pub mod merkle;

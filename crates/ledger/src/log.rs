@@ -670,7 +670,11 @@ impl Ledger {
         }
         // Narrower partial tiles are no longer referenced by the latest checkpoint.
         for path in superseded {
-            let _ = fs::remove_file(path);
+            let _ = fs::remove_file(&path);
+            // `…/N.p/` directories hold only partials; drop one once it is empty.
+            if let Some(parent) = path.parent() {
+                let _ = fs::remove_dir(parent);
+            }
         }
         Ok(first)
     }

@@ -108,15 +108,22 @@ impl LogReader {
             width,
         };
         let path = self.dir.join(id.entries_path());
-        let bytes = fs::read(&path).map_err(|source| ReadError::Io {
-            path: path.clone(),
-            source,
+        // A log may keep only the full bundle once it exists; a partial one is its prefix.
+        let (path, bytes, count) = match fs::read(&path) {
+            Ok(b) => (path, b, usize::from(width)),
+            Err(source) => {
+                let full = self.dir.join(TileId::full(0, k).entries_path());
+                match fs::read(&full) {
+                    Ok(b) if width < tiles::TILE_WIDTH => (full, b, usize::from(tiles::TILE_WIDTH)),
+                    _ => return Err(ReadError::Io { path, source }),
+                }
+            }
+        };
+        let mut entries = tiles::decode_bundle(&bytes, count).map_err(|e| ReadError::Damaged {
+            path,
+            reason: e.to_string(),
         })?;
-        let entries =
-            tiles::decode_bundle(&bytes, usize::from(width)).map_err(|e| ReadError::Damaged {
-                path,
-                reason: e.to_string(),
-            })?;
+        entries.truncate(usize::from(width));
         Ok(entries.into_iter().map(<[u8]>::to_vec).collect())
     }
 

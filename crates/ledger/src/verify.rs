@@ -76,6 +76,14 @@ pub enum Problem {
         /// The size of the previous checkpoint that matched (the change is at or after it).
         after: u64,
     },
+    /// A kept checkpoint, signed by the log's key, disagrees with the log, while the latest
+    /// checkpoint matches it: the two are inconsistent (a fork, or a log rewritten after it).
+    InconsistentCheckpoint {
+        /// The disagreeing checkpoint.
+        file: PathBuf,
+        /// Its size.
+        size: u64,
+    },
     /// A kept checkpoint is larger than the latest one: the log was rolled back.
     Truncated {
         /// The larger checkpoint.
@@ -142,7 +150,12 @@ impl fmt::Display for Problem {
             }
             Problem::RootMismatch { file, size, after } => write!(
                 f,
-                "the entries do not match the signed root of `{}` (size {size}): an entry at or after index {after} was modified together with its tiles",
+                "the entries do not match the signed root of `{}` (size {size}): an entry at or after index {after} differs from what was signed, and its tiles were rewritten to match",
+                file.display()
+            ),
+            Problem::InconsistentCheckpoint { file, size } => write!(
+                f,
+                "inconsistent checkpoints: `{}` (size {size}) is signed by the log's key but disagrees with the log, which matches its latest checkpoint: a fork, or the log was rewritten after it",
                 file.display()
             ),
             Problem::Truncated { file, kept, latest } => write!(
@@ -303,23 +316,20 @@ pub fn verify(
             index: k,
             width,
         };
-        let bundle_path = dir.join(id.entries_path());
-        let bytes = match fs::read(&bundle_path) {
-            Ok(b) => b,
-            Err(_) => {
-                problems.push(Problem::MissingEntries {
-                    from: k * WIDTH,
-                    size,
-                });
-                break 'bundles;
-            }
+        let Some((bundle_path, bytes, stored_width)) = read_bundle(dir, &id) else {
+            problems.push(Problem::MissingEntries {
+                from: k * WIDTH,
+                size,
+            });
+            break 'bundles;
         };
         let tile_path = dir.join(id.path());
-        let stored: Option<Vec<Hash>> = fs::read(&tile_path)
-            .ok()
-            .and_then(|b| tiles::decode_tile(&b, usize::from(width)).ok());
-        let entries = match tiles::decode_bundle(&bytes, usize::from(width)) {
-            Ok(e) => e,
+        let stored: Option<Vec<Hash>> = read_tile(dir, &id);
+        let entries = match tiles::decode_bundle(&bytes, stored_width) {
+            Ok(mut e) => {
+                e.truncate(usize::from(width));
+                e
+            }
             Err(e) => {
                 let last = k + 1 == bundles;
                 problems.push(locate_bundle_damage(
@@ -407,9 +417,7 @@ pub fn verify(
             let Some(expected) = hashes.get(start..start + usize::from(width)) else {
                 continue;
             };
-            let stored = fs::read(&path)
-                .ok()
-                .and_then(|b| tiles::decode_tile(&b, usize::from(width)).ok());
+            let stored = read_tile(dir, &id);
             if stored.as_deref() != Some(expected) {
                 problems.push(Problem::ModifiedTile { file: path });
             }
@@ -435,6 +443,21 @@ pub fn verify(
         *p = Problem::ModifiedTile { file: file.clone() };
         blamed_tiles.insert(file)
     });
+    // When the latest checkpoint matches the entries, an older kept one that does not is not a
+    // sign of modified entries but of two checkpoints that cannot both be true.
+    let latest_matches = !problems
+        .iter()
+        .any(|p| matches!(p, Problem::RootMismatch { file, .. } if *file == latest_path));
+    if latest_matches {
+        for p in &mut problems {
+            if let Problem::RootMismatch { file, size, .. } = p {
+                *p = Problem::InconsistentCheckpoint {
+                    file: file.clone(),
+                    size: *size,
+                };
+            }
+        }
+    }
     problems.sort_by_key(|p| (sort_index(p), rank(p)));
     report.problems = problems;
     Ok(report)
@@ -498,9 +521,46 @@ fn locate_bundle_damage(
 /// located exactly inside it (a modified entry) is named first.
 fn sort_index(p: &Problem) -> u64 {
     match p {
-        Problem::RootMismatch { size, .. } => size.saturating_sub(1),
+        Problem::RootMismatch { size, .. } | Problem::InconsistentCheckpoint { size, .. } => {
+            size.saturating_sub(1)
+        }
         _ => p.index().unwrap_or(u64::MAX),
     }
+}
+
+/// The entry bundle `id`, or — for a partial one — the full bundle that replaced it (the spec lets
+/// a log keep only the full one; the partial's entries are its prefix). Returns the file, its
+/// bytes and how many entries it holds.
+fn read_bundle(dir: &Path, id: &TileId) -> Option<(PathBuf, Vec<u8>, usize)> {
+    let path = dir.join(id.entries_path());
+    if let Ok(b) = fs::read(&path) {
+        return Some((path, b, usize::from(id.width)));
+    }
+    let full = TileId::full(id.level, id.index);
+    let path = dir.join(full.entries_path());
+    (id.width < tiles::TILE_WIDTH)
+        .then(|| fs::read(&path).ok())
+        .flatten()
+        .map(|b| (path, b, usize::from(tiles::TILE_WIDTH)))
+}
+
+/// The hashes of tile `id`, from the partial tile or the prefix of the full one.
+fn read_tile(dir: &Path, id: &TileId) -> Option<Vec<Hash>> {
+    if let Some(h) = fs::read(dir.join(id.path()))
+        .ok()
+        .and_then(|b| tiles::decode_tile(&b, usize::from(id.width)).ok())
+    {
+        return Some(h);
+    }
+    if id.width >= tiles::TILE_WIDTH {
+        return None;
+    }
+    let full = TileId::full(id.level, id.index);
+    let mut h = fs::read(dir.join(full.path()))
+        .ok()
+        .and_then(|b| tiles::decode_tile(&b, usize::from(tiles::TILE_WIDTH)).ok())?;
+    h.truncate(usize::from(id.width));
+    Some(h)
 }
 
 /// Orders problems at the same index: the most specific first.
@@ -511,7 +571,7 @@ fn rank(p: &Problem) -> u8 {
         Problem::ModifiedEntry { .. } => 2,
         Problem::MissingEntries { .. } | Problem::DeletedEntry { .. } => 3,
         Problem::BadEntry { .. } => 4,
-        Problem::RootMismatch { .. } => 5,
+        Problem::RootMismatch { .. } | Problem::InconsistentCheckpoint { .. } => 5,
         Problem::Unreadable { .. } => 6,
         Problem::ModifiedTile { .. } => 7,
     }

@@ -407,12 +407,12 @@ fn a_kept_checkpoint_from_a_fork_does_not_match_the_root() {
         f.path("checkpoints/600.fork"),
     )
     .unwrap();
+    // The latest checkpoint matches the entries, so the fork is named as what it is.
     assert_eq!(
         f.problems(),
-        vec![Problem::RootMismatch {
+        vec![Problem::InconsistentCheckpoint {
             file: f.path("checkpoints/600.fork"),
             size: 600,
-            after: 300
         }]
     );
 }

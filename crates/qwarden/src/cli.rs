@@ -12,7 +12,7 @@ Exit codes:
   3  invalid input (malformed manifest, profile or policy; unknown tier; file not found)
   4  denied by policy
   5  needs approval (`policy check`)
-  6  verification failed (unsigned, tampered, expired or untrusted manifest)";
+  6  verification failed (manifest unsigned, expired or untrusted; ledger or proof tampered)";
 
 /// Guard between autonomous AI agents and a quantum workstation.
 ///
@@ -275,7 +275,8 @@ pub enum AuditCommand {
         to: Option<u64>,
     },
     /// Push the latest checkpoint to the witnesses in the profile's `[[ledger.witnesses]]` and
-    /// keep their cosignatures.
+    /// keep their cosignatures. Exit 0 all cosigned, 6 a witness shows the log was truncated or
+    /// forked since it cosigned, 1 a witness could not be reached or failed otherwise.
     Push {
         #[command(flatten)]
         ledger: LedgerArgs,

@@ -6,7 +6,9 @@
 //! Modules: `init` (writing a profile), `docs` (help, man pages, completions), `manifest`
 //! (signing and verifying, with ssh-keygen interop), `refusals` (every bad input is refused with the
 //! documented exit code and a message saying what, where and how to fix it), `explain` and `check`
-//! (the grant and single decisions), `policies` (Cedar policy files) and `pipes` (closed stdout).
+//! (the grant and single decisions), `policies` (Cedar policy files), `pipes` (closed stdout) and
+//! `audit` (the audit ledger written by `policy check`: verify, prove, read, export, witness, and
+//! each kind of tampering).
 
 #![allow(
     clippy::unwrap_used,
@@ -19,6 +21,8 @@
 #[path = "cli/support.rs"]
 mod support;
 
+#[path = "cli/audit.rs"]
+mod audit;
 #[path = "cli/check.rs"]
 mod check;
 #[path = "cli/docs.rs"]

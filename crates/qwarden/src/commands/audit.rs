@@ -8,13 +8,14 @@ use qwarden_ledger::cas::DirCas;
 use qwarden_ledger::cosignature::CosignatureVerifier;
 use qwarden_ledger::event::{Event, Kind};
 use qwarden_ledger::home::LedgerHome;
+use qwarden_ledger::index::{Index, Query, index_key};
 use qwarden_ledger::merkle;
 use qwarden_ledger::note::{NoteSigner, NoteVerifier};
 use qwarden_ledger::ocsf;
 use qwarden_ledger::proof::Proof;
 use qwarden_ledger::reader::LogReader;
 use qwarden_ledger::verify;
-use qwarden_ledger::witness::WitnessConfig;
+use qwarden_ledger::witness::{WitnessConfig, WitnessError};
 use serde_json::json;
 
 use crate::cli::{AuditCommand, ExportFormat, LedgerArgs};
@@ -193,19 +194,25 @@ fn verify_cmd(
         qwarden_ledger::witness::anchored(&dir, &verifier, &witnesses)
     };
     let mut problems: Vec<String> = report.problems.iter().map(ToString::to_string).collect();
-    if let Some(a) = anchored
-        && a > report.size
-    {
+    // A witnessed size above the log's is reported first, in the text and in the JSON alike.
+    let below_witnessed = anchored.filter(|a| *a > report.size);
+    let mut json_problems: Vec<serde_json::Value> = Vec::new();
+    if let Some(a) = below_witnessed {
         problems.insert(0, format!("the log was truncated below a witnessed size: witnesses cosigned size {a}, the log now claims {}", report.size));
+        json_problems
+            .push(json!({"problem": "below-witnessed-size", "witnessed": a, "size": report.size}));
     }
     if json {
+        for p in &report.problems {
+            json_problems.push(serde_json::to_value(p).map_err(Failure::internal)?);
+        }
         crate::output::json(&json!({
             "ledger": dir,
             "origin": report.origin,
             "size": report.size,
             "checkpoints": report.checkpoints,
             "valid": problems.is_empty(),
-            "problems": report.problems,
+            "problems": json_problems,
             "anchored": anchored,
         }))?;
     } else {
@@ -216,6 +223,11 @@ fn verify_cmd(
         writeln!(out, "checkpoints  {} checked", report.checkpoints)?;
         if !witnesses.is_empty() {
             match anchored {
+                Some(a) if a > report.size => writeln!(
+                    out,
+                    "anchored     a witness cosigned size {a}, but the log now holds only {} entries",
+                    report.size
+                )?,
                 Some(a) => writeln!(
                     out,
                     "anchored     up to size {a} by a witness; {} entries after it are not yet witnessed",
@@ -223,7 +235,7 @@ fn verify_cmd(
                 )?,
                 None => writeln!(
                     out,
-                    "anchored     no checkpoint carries a cosignature from the given witnesses"
+                    "anchored     no kept checkpoint carries a cosignature from these witnesses"
                 )?,
             }
         }
@@ -250,10 +262,13 @@ fn reader(dirs: &Dirs, args: &LedgerArgs) -> Result<LogReader, Failure> {
 }
 
 fn prove(dirs: &Dirs, args: &LedgerArgs, index: u64, out: Option<&Path>) -> Result<Code, Failure> {
-    let r = reader(dirs, args)?;
+    let (dir, verifier) = open_key(dirs, args)?;
+    let r = LogReader::open(&dir, &verifier).map_err(Failure::invalid)?;
     let entry = r.entry(index).map_err(Failure::invalid)?;
-    let proof = Proof::make(&r.hashes(), index, &entry, r.checkpoint_text(), r.size())
-        .map_err(Failure::invalid)?;
+    let checkpoint = cosigned_checkpoint(&dir, &verifier, r.checkpoint_text())
+        .unwrap_or_else(|| r.checkpoint_text().to_vec());
+    let proof =
+        Proof::make(&r.hashes(), index, &entry, &checkpoint, r.size()).map_err(Failure::invalid)?;
     let text = proof.to_text();
     match out {
         Some(path) => {
@@ -269,6 +284,15 @@ fn prove(dirs: &Dirs, args: &LedgerArgs, index: u64, out: Option<&Path>) -> Resu
         None => std::io::stdout().lock().write_all(&text)?,
     }
     Ok(Code::Ok)
+}
+
+/// The kept copy of the latest checkpoint, `checkpoints/<size>`, if it signs the same text: it is
+/// where `audit push` adds witness cosignatures, so a proof made from it shows the anchoring.
+fn cosigned_checkpoint(dir: &Path, verifier: &NoteVerifier, latest: &[u8]) -> Option<Vec<u8>> {
+    let (cp, note) = qwarden_ledger::checkpoint::open(latest, verifier).ok()?;
+    let kept = std::fs::read(dir.join("checkpoints").join(cp.size.to_string())).ok()?;
+    let (_, kept_note) = qwarden_ledger::checkpoint::open(&kept, verifier).ok()?;
+    (kept_note.text() == note.text()).then_some(kept)
 }
 
 fn verify_proof(
@@ -290,9 +314,20 @@ fn verify_proof(
         None => None,
     };
     let proof = Proof::parse(&bytes).map_err(Failure::invalid)?;
-    let verified = proof
-        .verify(&verifier, &witnesses, entry_bytes.as_deref())
-        .map_err(Failure::verification)?;
+    let verified = match entry_bytes.as_deref() {
+        // `audit show INDEX --json > FILE` ends the entry with a newline; an entry file is taken
+        // as it is or without that one newline, whichever the signed tree includes.
+        Some(e) => proof.verify(&verifier, &witnesses, Some(e)).or_else(|err| {
+            match e.strip_suffix(b"\n") {
+                Some(trimmed) => proof
+                    .verify(&verifier, &witnesses, Some(trimmed))
+                    .map_err(|_| err),
+                None => Err(err),
+            }
+        }),
+        None => proof.verify(&verifier, &witnesses, None),
+    }
+    .map_err(Failure::verification)?;
     if json {
         crate::output::json(&json!({
             "valid": true,
@@ -459,29 +494,38 @@ fn search(
             )
         })
         .transpose()?;
+    let (dir, _) = open_key(dirs, args)?;
     let r = reader(dirs, args)?;
+    // The index is authenticated with a key only this workstation's ledger signer can derive;
+    // anywhere else it is rebuilt in memory.
+    let home = LedgerHome::new(&dirs.state);
+    let key = (dir == home.dir)
+        .then(|| std::fs::read_to_string(&home.key).ok())
+        .flatten()
+        .map(|k| index_key(k.trim()));
+    let index = Index::update(&dir, &r, key.as_ref()).map_err(Failure::invalid)?;
+    let query = Query {
+        session: session.map(str::to_owned),
+        kind,
+        since: since.map(|t| t.unix_timestamp_nanos()),
+    };
     let mut out = std::io::stdout().lock();
-    for item in r.entries(0, r.size()) {
+    for item in index.search(&r, &query) {
         let (i, bytes) = item.map_err(Failure::invalid)?;
-        let Ok(e) = Event::from_jcs(&bytes) else {
-            continue;
-        };
-        let keep = session.is_none_or(|s| e.session.as_deref() == Some(s))
-            && kind.is_none_or(|k| e.kind() == k)
-            && since.is_none_or(|t| e.time.unix_nanos() >= t.unix_timestamp_nanos());
-        if keep {
-            print_entry(&mut out, i, &bytes, json)?;
-        }
+        print_entry(&mut out, i, &bytes, json)?;
     }
     Ok(Code::Ok)
 }
 
 fn export(dirs: &Dirs, args: &LedgerArgs, from: u64, follow: bool) -> Result<Code, Failure> {
     let origin = reader(dirs, args)?.checkpoint().origin.clone();
+    let cas = cas_for(&dirs_ledger(dirs, args));
     stream(dirs, args, from, follow, |i, bytes| {
         let mut out = std::io::stdout().lock();
         match Event::from_jcs(bytes) {
             Ok(e) => {
+                // A SIEM gets the payloads, not references to a store it cannot read.
+                let e = resolved(cas.as_ref(), i, e);
                 let row = ocsf::to_ocsf(&e, &origin, i, &merkle::leaf_hash(bytes));
                 serde_json::to_writer(&mut out, &row).map_err(std::io::Error::other)?;
                 writeln!(out)?;
@@ -494,6 +538,25 @@ fn export(dirs: &Dirs, args: &LedgerArgs, from: u64, follow: bool) -> Result<Cod
             }
         }
         out.flush()
+    })
+}
+
+/// `e` with its stored payloads fetched from `cas`; `e` as it is, with a warning, when they
+/// cannot be.
+fn resolved(cas: Option<&DirCas>, index: u64, e: Event) -> Event {
+    if e.is_resolved() {
+        return e;
+    }
+    let fetched = match cas {
+        Some(cas) => e.resolve(cas).map_err(|err| err.to_string()),
+        None => Err("there is no content-addressed store beside the ledger".to_owned()),
+    };
+    fetched.unwrap_or_else(|why| {
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "qwarden: entry {index}: {why}; exported with the payload reference instead"
+        );
+        e
     })
 }
 
@@ -523,7 +586,7 @@ fn push(dirs: &Dirs, args: &LedgerArgs) -> Result<Code, Failure> {
         )));
     }
     let (dir, verifier) = open_key(dirs, args)?;
-    let mut failed = 0;
+    let mut code = Code::Ok;
     let mut out = std::io::stdout().lock();
     for w in &witnesses {
         match qwarden_ledger::witness::push(&dir, &verifier, w) {
@@ -533,14 +596,30 @@ fn push(dirs: &Dirs, args: &LedgerArgs) -> Result<Code, Failure> {
                 w.name, o.size, o.previous_size
             )?,
             Err(e) => {
-                failed += 1;
+                // A log that shrank or forked since it was witnessed is tampered, not a failed push.
+                if shows_tampering(&e) {
+                    code = Code::Verification;
+                } else if code == Code::Ok {
+                    code = Code::Internal;
+                }
                 let _ = writeln!(std::io::stderr().lock(), "qwarden: witness {}: {e}", w.name);
             }
         }
     }
-    Ok(if failed == 0 {
-        Code::Ok
-    } else {
-        Code::Internal
-    })
+    Ok(code)
+}
+
+/// Whether a failed push means the ledger no longer extends what was witnessed, or its own
+/// checkpoints do not verify.
+fn shows_tampering(e: &WitnessError) -> bool {
+    matches!(
+        e,
+        WitnessError::WitnessAhead { .. }
+            | WitnessError::KeptCheckpointDiffers { .. }
+            | WitnessError::InvalidCheckpoint { .. }
+            | WitnessError::Rejected {
+                status: 409 | 422,
+                ..
+            }
+    )
 }

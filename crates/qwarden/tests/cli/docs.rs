@@ -61,7 +61,7 @@ qwtest!(long_help_lists_every_exit_code, |env| {
         "3  invalid input",
         "4  denied by policy",
         "5  needs approval (`policy check`)",
-        "6  verification failed (unsigned, tampered, expired or untrusted manifest)",
+        "6  verification failed (manifest unsigned, expired or untrusted; ledger or proof tampered)",
     ] {
         run.stdout_has(line);
     }

@@ -51,9 +51,14 @@ pub struct Env {
 impl Env {
     /// A fresh environment.
     pub fn new() -> Env {
+        Env::new_in(&std::env::temp_dir())
+    }
+
+    /// A fresh environment in a new directory under `parent`.
+    pub fn new_in(parent: &Path) -> Env {
         let root = tempfile::Builder::new()
             .prefix("qwarden-cli-")
-            .tempdir()
+            .tempdir_in(parent)
             .expect("create a temporary directory");
         // Canonical paths, so they compare equal to what qwarden prints after canonicalising.
         let base =
@@ -76,6 +81,17 @@ impl Env {
     /// A path inside the environment but outside the project.
     pub fn scratch(&self, name: &str) -> PathBuf {
         self.base.join(name)
+    }
+
+    /// Copies `other`'s configuration and state directories (profile, ledger, keys) into this
+    /// environment, replacing its own.
+    pub fn copy_config_and_state_from(&self, other: &Env) {
+        for (from, to) in [(&other.config, &self.config), (&other.state, &self.state)] {
+            if to.exists() {
+                std::fs::remove_dir_all(to).expect("remove a test directory");
+            }
+            copy_dir(from, to);
+        }
     }
 
     /// `qwarden ARGS`, run in the project directory.
@@ -183,6 +199,23 @@ impl Env {
         self.write(rel, &Env::manifest_text(body));
         self.sign(rel, &key);
         key
+    }
+}
+
+/// Copies the directory tree `from` to `to` (files and directories only).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("cannot create {}: {e}", to.display()));
+    let entries =
+        std::fs::read_dir(from).unwrap_or_else(|e| panic!("cannot list {}: {e}", from.display()));
+    for entry in entries {
+        let entry = entry.expect("list a directory");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("stat a file").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target)
+                .unwrap_or_else(|e| panic!("cannot copy {}: {e}", entry.path().display()));
+        }
     }
 }
 
@@ -295,6 +328,37 @@ impl Cmd {
             Err(e) => panic!("cannot run `{shown}`: {e}"),
         };
         Run::new(shown, &output)
+    }
+
+    /// Starts the command in the background, reading its standard output line by line (see
+    /// [`Running`]); its standard error goes to `stderr_file`. It is killed when dropped.
+    pub fn spawn(mut self, stderr_file: &Path) -> Running {
+        let shown = self.shown();
+        let stderr = std::fs::File::create(stderr_file)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", stderr_file.display()));
+        let mut child = self
+            .cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start `{shown}`: {e}"));
+        let stdout = child.stdout.take().expect("the child's stdout is piped");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            shown,
+            child,
+            lines,
+            stderr_file: stderr_file.to_path_buf(),
+        }
     }
 
     /// Runs the command with its standard output connected to a pipe whose reading end is
@@ -435,5 +499,38 @@ impl Run {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("{}", self.report(&format!("stdout is not JSON: {e}"))))
+    }
+}
+
+/// A command running in the background (a server, `tail -f`); killed when dropped.
+pub struct Running {
+    shown: String,
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    stderr_file: PathBuf,
+}
+
+/// How long [`Running::line`] waits: only a guard against a hung test, never a timing assertion.
+const LINE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Running {
+    /// The next line of standard output.
+    #[track_caller]
+    pub fn line(&self) -> String {
+        match self.lines.recv_timeout(LINE_TIMEOUT) {
+            Ok(line) => line,
+            Err(e) => panic!(
+                "`{}` printed no further line ({e})\n--- stderr ---\n{}--------------",
+                self.shown,
+                std::fs::read_to_string(&self.stderr_file).unwrap_or_default()
+            ),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

@@ -1,0 +1,7 @@
+//! Fuzz target `event`: see `../ledger_checks.rs` for what it checks.
+#![no_main]
+
+#[path = "../ledger_checks.rs"]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::event(data));
