@@ -137,6 +137,20 @@ fn verify_at(size: u64) {
         "verify (+ JSON parse)  {size:>9} entries  {:>10.0} entries/s  ({secs:.3} s)",
         size as f64 / secs
     );
+    // What `qwarden audit verify` does per entry: a strict canonical event parse.
+    let start = Instant::now();
+    let report = verify::verify(dir.path(), &verifier, |_, b| {
+        qwarden_ledger::event::Event::from_jcs(b)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    assert!(report.is_valid(), "{:?}", report.problems.first());
+    println!(
+        "verify (+ event check) {size:>9} entries  {:>10.0} entries/s  ({secs:.3} s)",
+        size as f64 / secs
+    );
 
     let reader = LogReader::open(dir.path(), &verifier).unwrap();
     let rounds = 200u64;

@@ -23,7 +23,6 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
@@ -726,27 +725,22 @@ fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, LedgerError> {
     }
 }
 
-/// Writes `bytes` to `path` so that readers see the old file or the new one, never a mix: a
-/// temporary file in the same directory, fsync, rename.
+/// Replaces `path` crash-safely (see [`crate::durable::replace`]).
 pub(crate) fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), LedgerError> {
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    fs::create_dir_all(dir).map_err(io("create", dir))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    let mut f = File::create(&tmp).map_err(io("create", &tmp))?;
-    f.write_all(bytes).map_err(io("write", &tmp))?;
-    f.sync_all().map_err(io("fsync", &tmp))?;
-    drop(f);
-    fs::rename(&tmp, path).map_err(io("rename into", path))?;
-    Ok(())
+    crate::durable::replace(path, bytes).map_err(LedgerError::from)
 }
 
 /// Makes the directory entries in `dir` (new names from renames) durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), LedgerError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io("fsync directory", dir))
+    crate::durable::sync_dir(dir).map_err(LedgerError::from)
+}
+
+impl From<crate::durable::IoStep> for LedgerError {
+    fn from(s: crate::durable::IoStep) -> Self {
+        LedgerError::Io {
+            action: s.action,
+            path: s.path,
+            source: s.source,
+        }
+    }
 }

@@ -23,10 +23,7 @@ pub mod client;
 pub mod server;
 pub mod state;
 
-use std::fs::{self, File};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest as _, Sha256};
 
@@ -114,41 +111,16 @@ impl IoFailure {
     }
 }
 
-/// Makes temporary file names unique within this process.
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
 /// Writes `bytes` to `path` so that a crash leaves either the old file or the new one: a
 /// temporary file in the same directory, fsync, rename, fsync of the directory.
 pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), IoFailure> {
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(
-        ".{name}.witness-tmp.{}.{}",
-        std::process::id(),
-        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let write = || -> Result<(), IoFailure> {
-        let mut f = File::options()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(IoFailure::on("create", &tmp))?;
-        f.write_all(bytes).map_err(IoFailure::on("write", &tmp))?;
-        f.sync_all().map_err(IoFailure::on("fsync", &tmp))?;
-        drop(f);
-        fs::rename(&tmp, path).map_err(IoFailure::on("rename into", path))?;
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(IoFailure::on("fsync directory", dir))
+    let to_failure = |s: crate::durable::IoStep| IoFailure {
+        action: s.action,
+        path: s.path,
+        source: s.source,
     };
-    let result = write();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    crate::durable::replace(path, bytes).map_err(to_failure)?;
+    crate::durable::sync_dir(path.parent().unwrap_or_else(|| Path::new("."))).map_err(to_failure)
 }
 
 #[cfg(test)]

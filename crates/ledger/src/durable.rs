@@ -1,0 +1,64 @@
+//! Crash-safe file replacement, shared by the log, the witness store and the content store.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A failed step: what was being done, to which path, and the I/O error.
+#[derive(Debug)]
+pub(crate) struct IoStep {
+    pub(crate) action: &'static str,
+    pub(crate) path: PathBuf,
+    pub(crate) source: std::io::Error,
+}
+
+fn step<'p>(action: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -> IoStep + 'p {
+    move |source| IoStep {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Makes temporary names unique among the threads of this process (the pid separates processes).
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Replaces `path` with `bytes` so that a reader, or the file system after a crash, sees the old
+/// file or the new one and never a mix: a temporary file in the same directory (created if
+/// missing), write, fsync, rename. The caller fsyncs the directory once for all files it wrote.
+pub(crate) fn replace(path: &Path, bytes: &[u8]) -> Result<(), IoStep> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    fs::create_dir_all(dir).map_err(step("create", dir))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(
+        ".{name}.tmp.{}.{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| {
+        let mut f = File::options()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(step("create", &tmp))?;
+        f.write_all(bytes).map_err(step("write", &tmp))?;
+        f.sync_all().map_err(step("fsync", &tmp))?;
+        drop(f);
+        fs::rename(&tmp, path).map_err(step("rename into", path))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Makes the names created or renamed in `dir` durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), IoStep> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(step("fsync directory", dir))
+}
