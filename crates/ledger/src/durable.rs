@@ -29,7 +29,7 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 /// missing), write, fsync, rename. The caller fsyncs the directory once for all files it wrote.
 pub(crate) fn replace(path: &Path, bytes: &[u8]) -> Result<(), IoStep> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    fs::create_dir_all(dir).map_err(step("create", dir))?;
+    create_dir_durably(dir)?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -54,6 +54,28 @@ pub(crate) fn replace(path: &Path, bytes: &[u8]) -> Result<(), IoStep> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Creates `dir` and any missing parents, and makes each new directory's name durable in its
+/// parent: a file renamed into a directory that a crash then forgets would be lost with it.
+fn create_dir_durably(dir: &Path) -> Result<(), IoStep> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut missing = vec![dir];
+    while let Some(parent) = missing.last().and_then(|d| d.parent()) {
+        if parent.as_os_str().is_empty() || parent.is_dir() {
+            break;
+        }
+        missing.push(parent);
+    }
+    fs::create_dir_all(dir).map_err(step("create", dir))?;
+    for d in missing.iter().rev() {
+        if let Some(parent) = d.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent)?;
+        }
+    }
+    Ok(())
 }
 
 /// Makes the names created or renamed in `dir` durable.
