@@ -3,7 +3,8 @@
 //! `cargo bench -p qwarden-ledger --bench ledger` runs: durable append throughput with group
 //! commit (many threads, ~300-byte events), the p50/p99 latency of one durable append, `verify`
 //! throughput from 10^4 up to `QWARDEN_BENCH_MAX` entries (default 10^6; 10^7 takes minutes and
-//! ~3 GB of disk), and the time to make and check one inclusion proof. The ledger lives in a
+//! ~3 GB of disk), and the time to make and check one inclusion proof. `QWARDEN_BENCH_ONLY=append`
+//! runs only the append part. The ledger lives in a
 //! temporary directory under `QWARDEN_BENCH_DIR` (default: the system temp dir), so point that at
 //! the disk you care about.
 
@@ -200,6 +201,10 @@ fn main() {
     }
     for batch in [100, 1000, 10_000] {
         batched(batch, (200_000 / batch).max(1));
+    }
+    // `QWARDEN_BENCH_ONLY=append` stops here, for quick comparisons of the write path.
+    if std::env::var("QWARDEN_BENCH_ONLY").is_ok_and(|v| v == "append") {
+        return;
     }
     let mut size = 10_000;
     while size <= max {

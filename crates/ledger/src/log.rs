@@ -632,16 +632,21 @@ impl Ledger {
             }
         }
         let mut dirs = BTreeSet::new();
-        for (path, bytes) in &writes {
+        for (path, _) in &writes {
             superseded.remove(path);
-            atomic_write(path, bytes)?;
             if let Some(d) = path.parent() {
                 dirs.insert(d.to_path_buf());
             }
         }
-        for d in &dirs {
-            sync_dir(d)?;
-        }
+        // The files of a batch are independent until the checkpoint names them, so their fsyncs
+        // run side by side (the file system can fold them into one journal commit), then the
+        // directories' likewise; only the checkpoint waits for all of them.
+        in_parallel(
+            writes
+                .iter()
+                .map(|(path, bytes)| move || atomic_write(path, bytes)),
+        )?;
+        in_parallel(dirs.iter().map(|d| move || sync_dir(d)))?;
         let cp = Checkpoint {
             origin: self.origin.clone(),
             size,
@@ -723,6 +728,30 @@ fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, LedgerError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io("read", path)(e)),
     }
+}
+
+/// Runs `jobs` on scoped threads (one each; a batch has a handful) and returns the first error.
+fn in_parallel<F>(jobs: impl Iterator<Item = F>) -> Result<(), LedgerError>
+where
+    F: FnOnce() -> Result<(), LedgerError> + Send,
+{
+    let mut jobs: Vec<F> = jobs.collect();
+    let Some(first) = jobs.pop() else {
+        return Ok(());
+    };
+    std::thread::scope(|scope| {
+        let others: Vec<_> = jobs.into_iter().map(|job| scope.spawn(job)).collect();
+        let mut result = first();
+        for handle in others {
+            let r = handle
+                .join()
+                .unwrap_or_else(|_| Err(LedgerError::BatchFailed("a file write panicked".into())));
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    })
 }
 
 /// Replaces `path` crash-safely (see [`crate::durable::replace`]).
