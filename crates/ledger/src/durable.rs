@@ -78,6 +78,43 @@ fn create_dir_durably(dir: &Path) -> Result<(), IoStep> {
     Ok(())
 }
 
+/// Creates `path` holding `bytes`, readable only by its owner, without replacing an existing
+/// file: a 0600 temporary file is written and fsynced, then hard-linked into place, and the
+/// directory and its parent are fsynced.
+pub(crate) fn create_private(path: &Path, bytes: &[u8]) -> Result<(), IoStep> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    create_dir_durably(dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(
+        ".{name}.tmp.{}.{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| {
+        let mut f = File::options()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(step("create", &tmp))?;
+        f.write_all(bytes).map_err(step("write", &tmp))?;
+        f.sync_all().map_err(step("fsync", &tmp))?;
+        drop(f);
+        fs::hard_link(&tmp, path).map_err(step("create", path))
+    })();
+    let _ = fs::remove_file(&tmp);
+    result?;
+    sync_dir(dir)?;
+    match dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => sync_dir(parent),
+        None => Ok(()),
+    }
+}
+
 /// Makes the names created or renamed in `dir` durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), IoStep> {
     File::open(dir)

@@ -5,8 +5,7 @@
 //! is never handed out with the log; sandboxes never see the state directory at all.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use crate::log::{CheckpointPolicy, Ledger, LedgerError};
@@ -81,25 +80,13 @@ impl LedgerHome {
                         path: dir.to_path_buf(),
                         source,
                     })?;
-                let mut f = fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(&self.key)
-                    .map_err(|source| LedgerError::Io {
-                        action: "create",
-                        path: self.key.clone(),
-                        source,
-                    })?;
-                let skey = signer.to_skey();
-                f.write_all(skey.as_bytes())
-                    .and_then(|()| f.write_all(b"\n"))
-                    .and_then(|()| f.sync_all())
-                    .map_err(|source| LedgerError::Io {
-                        action: "write",
-                        path: self.key.clone(),
-                        source,
-                    })?;
+                // Crash-safe and never over another process's key: a 0600 temporary file,
+                // fsynced, linked into place (which fails if a key appeared meanwhile), and the
+                // directories fsynced, before any checkpoint is signed with it.
+                let mut line = signer.to_skey();
+                line.push('\n');
+                crate::durable::create_private(&self.key, line.as_bytes())
+                    .map_err(LedgerError::from)?;
                 Ok(signer)
             }
             Err(source) => Err(LedgerError::Io {

@@ -190,9 +190,22 @@ impl Drop for Committing<'_> {
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic in another appender cannot leave these structures half-updated in a way that matters:
-    // the queue is plain data and the edge is reloaded from disk after any failed batch.
+    // The queue is plain data that a panicking appender cannot leave half-updated.
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The committer's state; if a commit panicked it may hold entries that never became durable, so
+/// it is dropped and reloaded from the checkpoint on disk.
+fn lock_edge(m: &Mutex<Option<Edge>>) -> MutexGuard<'_, Option<Edge>> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => {
+            let mut g = poisoned.into_inner();
+            *g = None;
+            m.clear_poison();
+            g
+        }
+    }
 }
 
 impl Ledger {
@@ -245,7 +258,7 @@ impl Ledger {
             atomic_write(&latest, &edge.checkpoint)?;
             sync_dir(&ledger.root)?;
         }
-        *lock(&ledger.edge) = Some(edge);
+        *lock_edge(&ledger.edge) = Some(edge);
         Ok(ledger)
     }
 
@@ -340,7 +353,7 @@ impl Ledger {
     /// Writes a checkpoint into `checkpoints/` now (at the end of a session), and returns it.
     pub fn keep_checkpoint(&self) -> Result<Checkpoint, LedgerError> {
         let _file = self.lock_file()?;
-        let mut edge_guard = lock(&self.edge);
+        let mut edge_guard = lock_edge(&self.edge);
         let edge = self.current_edge(&mut edge_guard)?;
         let text = edge.checkpoint.clone();
         let size = edge.range.size();
@@ -437,6 +450,15 @@ impl Ledger {
         let (cp, _) = checkpoint::open(&text, &self.verifier)
             .map_err(|e| self.damaged(format!("the latest checkpoint does not verify: {e}")))?;
         let size = cp.size;
+        // A kept checkpoint beyond the latest means the log was rolled back; appending would
+        // overwrite the evidence.
+        // (Only kept checkpoints the log's key signed count: file names are not signed, and junk
+        // is for `verify` to report.)
+        if let Some(kept) = self.signed_kept_beyond(size) {
+            return Err(self.damaged(format!(
+                "`checkpoints/{kept}` signs {kept} entries but the latest checkpoint only {size}: the log was rolled back"
+            )));
+        }
         let reader = DirTiles::new(&self.root);
         let hashes = TileHashes::new(reader.clone(), size);
         let range = CompactRange::from_source(&hashes, size)
@@ -517,10 +539,27 @@ impl Ledger {
         })
     }
 
+    /// The size of a kept checkpoint larger than `size` that the log's key signed, if any.
+    fn signed_kept_beyond(&self, size: u64) -> Option<u64> {
+        fs::read_dir(self.root.join("checkpoints"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| Some((e.file_name().to_str()?.parse::<u64>().ok()?, e.path())))
+            .filter(|(kept, _)| *kept > size)
+            .find(|(kept, path)| {
+                fs::read(path)
+                    .ok()
+                    .and_then(|b| checkpoint::open(&b, &self.verifier).ok())
+                    .is_some_and(|(cp, _)| cp.size == *kept)
+            })
+            .map(|(kept, _)| kept)
+    }
+
     /// Appends a batch under the file lock; returns the first index.
     fn commit<'e>(&self, entries: impl Iterator<Item = &'e [u8]>) -> Result<u64, LedgerError> {
         let _file = self.lock_file()?;
-        let mut guard = lock(&self.edge);
+        let mut guard = lock_edge(&self.edge);
         let result = self.commit_locked(&mut guard, entries);
         if result.is_err() {
             // Whatever was half-written past the checkpoint is rewritten by the next batch, which
@@ -667,10 +706,21 @@ impl Ledger {
         // forever); it counts as nothing kept, so one is kept now.
         let since_kept = size.checked_sub(kept_size).unwrap_or(u64::MAX);
         if since_kept >= self.policy.every_entries || overdue {
+            // The batch is already durable: failing to keep an extra checkpoint must not make the
+            // caller retry (and duplicate) it; the next batch tries again.
             let dir = self.root.join("checkpoints");
-            atomic_write(&dir.join(size.to_string()), signed.as_bytes())?;
-            sync_dir(&dir)?;
-            edge.last_kept = (size, SystemTime::now());
+            let path = dir.join(size.to_string());
+            let kept = match read_optional(&path) {
+                // Never overwrite a different kept checkpoint of this size: it is evidence of a fork.
+                Ok(Some(existing)) => same_note_text(&existing, signed.as_bytes()),
+                Ok(None) => atomic_write(&path, signed.as_bytes())
+                    .and_then(|()| sync_dir(&dir))
+                    .is_ok(),
+                Err(_) => false,
+            };
+            if kept {
+                edge.last_kept = (size, SystemTime::now());
+            }
         }
         // Narrower partial tiles are no longer referenced by the latest checkpoint.
         for path in superseded {

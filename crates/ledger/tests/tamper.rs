@@ -722,3 +722,47 @@ fn a_failed_batch_fails_every_append_in_it_and_the_next_one_starts_afresh() {
         b"after the repair"
     );
 }
+
+#[test]
+fn a_rolled_back_log_with_rebuilt_tiles_is_not_appended_to() {
+    // Grow a log in three batches, keeping a checkpoint after each, then roll it back to the first
+    // one and rebuild that size's partial files from the current ones (no key is needed for that).
+    let dir = tempfile::tempdir().unwrap();
+    let signer = NoteSigner::generate("rollback.test/qwarden/1").unwrap();
+    let skey = signer.to_skey();
+    let ledger = Ledger::open(dir.path(), signer, keep_every_batch()).unwrap();
+    for batch in 0..3u8 {
+        ledger
+            .append_all(&[vec![batch; 10], vec![batch; 11]])
+            .unwrap();
+    }
+    drop(ledger);
+    let p = |s: &str| dir.path().join(s);
+    assert!(p("checkpoints/2").exists() && p("checkpoints/6").exists());
+    let bundle = fs::read(p("tile/entries/000.p/6")).unwrap();
+    let entries = qwarden_ledger::tiles::decode_bundle(&bundle, 6).unwrap();
+    fs::write(
+        p("tile/entries/000.p/2"),
+        qwarden_ledger::tiles::encode_bundle(&entries[..2]).unwrap(),
+    )
+    .unwrap();
+    let tile = fs::read(p("tile/0/000.p/6")).unwrap();
+    fs::write(p("tile/0/000.p/2"), &tile[..64]).unwrap();
+    fs::copy(p("checkpoints/2"), p("checkpoint")).unwrap();
+    let before = snapshot(dir.path());
+    let err = Ledger::open(
+        dir.path(),
+        NoteSigner::from_skey(&skey).unwrap(),
+        keep_every_batch(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, LedgerError::Damaged { reason, .. } if reason.contains("rolled back")),
+        "{err:?}"
+    );
+    assert_eq!(
+        snapshot(dir.path()),
+        before,
+        "the evidence (kept checkpoints 4 and 6) must survive"
+    );
+}

@@ -8,15 +8,6 @@ use qwarden_policy::{Decision, Outcome, Profile};
 
 use crate::dirs::Dirs;
 
-/// The state directory: `--state-dir`/`QWARDEN_STATE_DIR`, else the profile's `paths.state_dir`,
-/// else the XDG default.
-pub fn state_dir(dirs: &Dirs, profile: &Profile) -> std::path::PathBuf {
-    match (&dirs.state_explicit, &profile.paths.state_dir) {
-        (false, Some(p)) => dirs.expand(p),
-        _ => dirs.state.clone(),
-    }
-}
-
 /// The ledger's checkpoint schedule from the profile.
 pub fn checkpoint_policy(profile: &Profile) -> CheckpointPolicy {
     CheckpointPolicy {
@@ -28,8 +19,8 @@ pub fn checkpoint_policy(profile: &Profile) -> CheckpointPolicy {
 /// Appends `event` to the ledger under the state directory (making the ledger and its key on first
 /// use); returns its index once it is durable.
 pub fn record(dirs: &Dirs, profile: &Profile, event: &Event) -> anyhow::Result<u64> {
-    let state = state_dir(dirs, profile);
-    let ledger = LedgerHome::new(&state).open(checkpoint_policy(profile))?;
+    let state = &dirs.state;
+    let ledger = LedgerHome::new(state).open(checkpoint_policy(profile))?;
     let mut cas = DirCas::open(state.join("cas"))?;
     let bytes = event.to_jcs(&mut cas)?;
     Ok(ledger.append(bytes)?)

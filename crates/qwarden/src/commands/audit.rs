@@ -94,8 +94,27 @@ pub fn vkey_text(arg: &str) -> Result<String, Failure> {
 
 fn note_verifier(arg: &str) -> Result<NoteVerifier, Failure> {
     let text = vkey_text(arg)?;
-    NoteVerifier::from_vkey(&text)
-        .map_err(|e| Failure::invalid(anyhow!("`{arg}` is not a log verification key: {e}")))
+    NoteVerifier::from_vkey(&text).map_err(|e| {
+        Failure::invalid(anyhow!(
+            "{} is not a log verification key: {e}",
+            key_label(arg)
+        ))
+    })
+}
+
+/// How an error names a key argument: a file by its path, an inline key only by its name, so a
+/// private key pasted by mistake is never echoed.
+pub fn key_label(arg: &str) -> String {
+    if Path::new(arg).exists() {
+        format!("`{arg}`")
+    } else {
+        let name = arg
+            .trim_start_matches("PRIVATE+KEY+")
+            .split('+')
+            .next()
+            .unwrap_or_default();
+        format!("the key named `{name}`")
+    }
 }
 
 fn witness_verifiers(args: &[String]) -> Result<Vec<CosignatureVerifier>, Failure> {
@@ -103,51 +122,57 @@ fn witness_verifiers(args: &[String]) -> Result<Vec<CosignatureVerifier>, Failur
         .map(|a| {
             let text = vkey_text(a)?;
             CosignatureVerifier::from_vkey(&text).map_err(|e| {
-                Failure::invalid(anyhow!("`{a}` is not a witness cosignature key: {e}"))
+                Failure::invalid(anyhow!(
+                    "{} is not a witness cosignature key: {e}",
+                    key_label(a)
+                ))
             })
         })
         .collect()
 }
 
-/// The ledger directory and the key it is checked against. The key comes from `--key`, else from
-/// this workstation's signing key (which an attacker who rewrote the ledger directory cannot
-/// change), else — with a warning — from the directory's own `log.vkey`.
+/// The ledger directory and the key it is checked against: `--key`, else — for this
+/// workstation's own ledger — the key derived from its signing key. The ledger directory's own
+/// `log.vkey` is never trusted: whoever could rewrite the log could rewrite it too. A missing
+/// signing key for the home ledger is itself a finding (exit 6), not a reason to trust less.
 fn open_key(dirs: &Dirs, args: &LedgerArgs) -> Result<(PathBuf, NoteVerifier), Failure> {
     let home = LedgerHome::new(&dirs.state);
     let dir = args.ledger.clone().unwrap_or_else(|| home.dir.clone());
     if let Some(k) = &args.key {
         return Ok((dir, note_verifier(k)?));
     }
-    if args.ledger.is_none()
-        && let Ok(text) = std::fs::read_to_string(&home.key)
-    {
-        let signer = NoteSigner::from_skey(text.trim()).map_err(|e| {
-            Failure::invalid(anyhow!(
-                "the ledger signing key `{}` is unreadable: {e}",
-                home.key.display()
-            ))
-        })?;
-        return Ok((dir, signer.verifier()));
+    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    if canon(&dir) != canon(&home.dir) {
+        return Err(Failure::usage(anyhow!(
+            "verifying `{}` needs the log's verification key: pass --key VKEY (from `qwarden audit key` on the workstation that wrote it)\n  hint: the directory's own `log.vkey` is not trusted, since whoever could rewrite the log could rewrite it too",
+            dir.display()
+        )));
     }
-    let vkey = dir.join("log.vkey");
-    let text = std::fs::read_to_string(&vkey).map_err(|e| {
-        Failure::invalid(anyhow!(
-            "cannot read `{}`: {e}\n  hint: no ledger there yet? It is created by the first recorded decision; or pass --ledger DIR and --key VKEY",
-            vkey.display()
-        ))
-    })?;
-    let _ = writeln!(
-        std::io::stderr().lock(),
-        "qwarden: warning: trusting the key in `{}`; pass --key with a key you got another way to rule out a replaced key",
-        vkey.display()
-    );
-    let verifier = NoteVerifier::from_vkey(text.trim()).map_err(|e| {
-        Failure::invalid(anyhow!(
-            "`{}` is not a verification key: {e}",
-            vkey.display()
-        ))
-    })?;
-    Ok((dir, verifier))
+    match std::fs::read_to_string(&home.key) {
+        Ok(text) => {
+            let signer = NoteSigner::from_skey(text.trim()).map_err(|e| {
+                Failure::invalid(anyhow!(
+                    "the ledger signing key `{}` is unreadable: {e}",
+                    home.key.display()
+                ))
+            })?;
+            Ok((dir, signer.verifier()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && dir.join("log.vkey").exists() => {
+            Err(Failure::verification(anyhow!(
+                "this workstation's ledger signing key `{}` is missing, but the ledger exists: the key was deleted, so the log cannot be vouched for\n  hint: verify with the key you recorded elsewhere (`--key VKEY`, e.g. from a witness's configuration)",
+                home.key.display()
+            )))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Failure::invalid(anyhow!(
+            "there is no ledger at `{}` yet\n  hint: it is created by the first recorded decision (`qwarden policy check …`); or pass --ledger DIR and --key VKEY",
+            dir.display()
+        ))),
+        Err(e) => Err(Failure::invalid(anyhow!(
+            "cannot read `{}`: {e}",
+            home.key.display()
+        ))),
+    }
 }
 
 /// The content-addressed store beside a ledger directory.

@@ -27,7 +27,15 @@ pub fn run(cli: Cli) -> Result<Code, Failure> {
         }
         Command::Man { out_dir } => man(out_dir.as_deref()),
         command => {
-            let dirs = Dirs::resolve(&cli.dirs)?;
+            let mut dirs = Dirs::resolve(&cli.dirs)?;
+            // The profile's `paths.state_dir` applies unless a flag or the environment chose one;
+            // resolved once, so every command reads and writes the same ledger.
+            if !dirs.state_explicit
+                && let Some(state) =
+                    policy::load_profile_for_paths(&dirs)?.and_then(|p| p.paths.state_dir)
+            {
+                dirs.state = dirs.expand(&state);
+            }
             match command {
                 Command::Init(args) => init::run(&dirs, &args),
                 Command::Manifest(cmd) => manifest::run(&dirs, cmd),

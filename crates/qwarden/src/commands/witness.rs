@@ -30,8 +30,12 @@ pub fn run(cmd: WitnessCommand) -> Result<Code, Failure> {
     let mut witness = Witness::new(cosigner, store);
     for l in &log {
         let text = vkey_text(l)?;
-        let verifier = qwarden_ledger::note::NoteVerifier::from_vkey(&text)
-            .map_err(|e| Failure::invalid(anyhow!("`{l}` is not a log verification key: {e}")))?;
+        let verifier = qwarden_ledger::note::NoteVerifier::from_vkey(&text).map_err(|e| {
+            Failure::invalid(anyhow!(
+                "{} is not a log verification key: {e}",
+                crate::commands::audit::key_label(l)
+            ))
+        })?;
         let origin = verifier.name().to_owned();
         witness
             .add_log(&origin, verifier)

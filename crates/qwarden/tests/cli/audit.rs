@@ -413,13 +413,27 @@ qwtest!(
             .run()
             .code(6)
             .stdout_has(&first);
-        // Trusting the directory's own `log.vkey` is what the warning is about.
+        // Named explicitly, the home ledger is still checked against the workstation's key …
         env.qwarden(["audit", "verify", "--ledger"])
             .arg(&dir)
             .run()
-            .success()
-            .stderr_has("warning: trusting the key in")
-            .stdout_has("result       valid\n");
+            .code(6)
+            .stdout_has(&first);
+        // … and a copy elsewhere needs --key: its own `log.vkey` (the attacker's) is never trusted.
+        let copy = env.scratch("copied-ledger");
+        copy_dir(&dir, &copy);
+        env.qwarden(["audit", "verify", "--ledger"])
+            .arg(&copy)
+            .run()
+            .code(2)
+            .stderr_has("needs the log's verification key: pass --key VKEY");
+        // Deleting the workstation's signing key as well does not make the forgery pass.
+        std::fs::remove_file(env.state.join("keys/ledger.key")).unwrap();
+        env.qwarden(["audit", "verify"])
+            .run()
+            .code(6)
+            .stderr_has("ledger signing key")
+            .stderr_has("is missing, but the ledger exists");
     }
 );
 
