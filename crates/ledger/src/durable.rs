@@ -115,6 +115,42 @@ pub(crate) fn create_private(path: &Path, bytes: &[u8]) -> Result<(), IoStep> {
     }
 }
 
+/// Largest file the ledger ever reads: a full entry bundle (256 entries of at most 65,535 bytes
+/// with their length prefixes).
+pub const MAX_LEDGER_FILE: u64 = 256 * (65_535 + 2);
+
+/// Reads a ledger file that may have been planted by an attacker: only a regular file (not a
+/// symlink, FIFO or device, which could hang the reader or feed it without end), and at most
+/// `limit` bytes.
+pub fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Error, ErrorKind, Read};
+    let meta = fs::symlink_metadata(path)?;
+    if !meta.file_type().is_file() {
+        return Err(Error::new(
+            ErrorKind::InvalidData,
+            "not a regular file (a symlink, FIFO or device is never read)",
+        ));
+    }
+    if meta.len() > limit {
+        return Err(Error::new(
+            ErrorKind::InvalidData,
+            format!(
+                "{} bytes, more than the {limit} such a file can hold",
+                meta.len()
+            ),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    File::open(path)?.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(Error::new(
+            ErrorKind::InvalidData,
+            format!("more than the {limit} bytes such a file can hold"),
+        ));
+    }
+    Ok(bytes)
+}
+
 /// Makes the names created or renamed in `dir` durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), IoStep> {
     File::open(dir)

@@ -11,7 +11,7 @@
 pub mod cas;
 pub mod checkpoint;
 pub mod cosignature;
-mod durable;
+pub mod durable;
 pub mod event;
 pub mod home;
 pub mod index;

@@ -117,7 +117,7 @@ impl DirTiles {
 impl TileReader for DirTiles {
     fn read(&self, id: &TileId) -> Result<Vec<u8>, tiles::TileError> {
         let path = self.root.join(id.path());
-        match fs::read(&path) {
+        match crate::durable::read_bounded(&path, crate::durable::MAX_LEDGER_FILE) {
             Ok(b) => Ok(b),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 Err(tiles::TileError::missing(id))
@@ -385,6 +385,12 @@ impl Ledger {
 
     fn lock_file(&self) -> Result<File, LedgerError> {
         let path = self.root.join("lock");
+        // A FIFO or a symlink planted here would hang every writer or lock something else.
+        if let Ok(meta) = fs::symlink_metadata(&path)
+            && !meta.file_type().is_file()
+        {
+            return Err(self.damaged("`lock` is not a regular file"));
+        }
         let file = File::options()
             .create(true)
             .truncate(false)
@@ -477,16 +483,17 @@ impl Ledger {
                     width: w as u16,
                 };
                 let path = self.root.join(id.entries_path());
-                let bytes = match fs::read(&path) {
-                    Ok(bytes) => bytes,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        return Err(self.damaged(format!(
-                            "the entry bundle `{}` is missing",
-                            id.entries_path()
-                        )));
-                    }
-                    Err(e) => return Err(io("read", &path)(e)),
-                };
+                let bytes =
+                    match crate::durable::read_bounded(&path, crate::durable::MAX_LEDGER_FILE) {
+                        Ok(bytes) => bytes,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                            return Err(self.damaged(format!(
+                                "the entry bundle `{}` is missing",
+                                id.entries_path()
+                            )));
+                        }
+                        Err(e) => return Err(io("read", &path)(e)),
+                    };
                 tiles::decode_bundle(&bytes, w as usize)
                     .map_err(|e| self.damaged(e.to_string()))?
                     .into_iter()
@@ -548,7 +555,7 @@ impl Ledger {
             .filter_map(|e| Some((e.file_name().to_str()?.parse::<u64>().ok()?, e.path())))
             .filter(|(kept, _)| *kept > size)
             .find(|(kept, path)| {
-                fs::read(path)
+                crate::durable::read_bounded(path, crate::durable::MAX_LEDGER_FILE)
                     .ok()
                     .and_then(|b| checkpoint::open(&b, &self.verifier).ok())
                     .is_some_and(|(cp, _)| cp.size == *kept)
@@ -773,7 +780,7 @@ fn last_kept(root: &Path) -> (u64, SystemTime) {
 }
 
 fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, LedgerError> {
-    match fs::read(path) {
+    match crate::durable::read_bounded(path, crate::durable::MAX_LEDGER_FILE) {
         Ok(b) => Ok(Some(b)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io("read", path)(e)),

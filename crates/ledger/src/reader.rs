@@ -3,7 +3,6 @@
 //! Nothing is trusted beyond the checkpoint's signature: callers that need more (an entry's
 //! inclusion) check it against the checkpoint with a proof, or run [`crate::verify::verify`].
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::checkpoint::{self, Checkpoint};
@@ -66,7 +65,8 @@ impl LogReader {
     /// Opens the ledger in `dir`, verifying its latest checkpoint with `verifier`.
     pub fn open(dir: &Path, verifier: &NoteVerifier) -> Result<LogReader, ReadError> {
         let path = dir.join("checkpoint");
-        let text = fs::read(&path).map_err(|source| ReadError::Io { path, source })?;
+        let text = crate::durable::read_bounded(&path, crate::durable::MAX_LEDGER_FILE)
+            .map_err(|source| ReadError::Io { path, source })?;
         let (checkpoint, _) =
             checkpoint::open(&text, verifier).map_err(|e| ReadError::Checkpoint {
                 dir: dir.to_path_buf(),
@@ -109,16 +109,19 @@ impl LogReader {
         };
         let path = self.dir.join(id.entries_path());
         // A log may keep only the full bundle once it exists; a partial one is its prefix.
-        let (path, bytes, count) = match fs::read(&path) {
-            Ok(b) => (path, b, usize::from(width)),
-            Err(source) => {
-                let full = self.dir.join(TileId::full(0, k).entries_path());
-                match fs::read(&full) {
-                    Ok(b) if width < tiles::TILE_WIDTH => (full, b, usize::from(tiles::TILE_WIDTH)),
-                    _ => return Err(ReadError::Io { path, source }),
+        let (path, bytes, count) =
+            match crate::durable::read_bounded(&path, crate::durable::MAX_LEDGER_FILE) {
+                Ok(b) => (path, b, usize::from(width)),
+                Err(source) => {
+                    let full = self.dir.join(TileId::full(0, k).entries_path());
+                    match crate::durable::read_bounded(&full, crate::durable::MAX_LEDGER_FILE) {
+                        Ok(b) if width < tiles::TILE_WIDTH => {
+                            (full, b, usize::from(tiles::TILE_WIDTH))
+                        }
+                        _ => return Err(ReadError::Io { path, source }),
+                    }
                 }
-            }
-        };
+            };
         let mut entries = tiles::decode_bundle(&bytes, count).map_err(|e| ReadError::Damaged {
             path,
             reason: e.to_string(),

@@ -232,14 +232,15 @@ pub fn verify(
         }
         Err(_) => Vec::new(),
     };
-    let latest_bytes = match fs::read(&latest_path) {
-        Ok(bytes) => Some(bytes),
-        // Deleting the latest checkpoint is the furthest truncation there is: with kept
-        // checkpoints left, the log is checked as empty so that they report it, rather than
-        // calling a tampered log unreadable.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !kept_files.is_empty() => None,
-        Err(e) => return Err(unreadable(format!("cannot read `checkpoint`: {e}"))),
-    };
+    let latest_bytes =
+        match crate::durable::read_bounded(&latest_path, crate::durable::MAX_LEDGER_FILE) {
+            Ok(bytes) => Some(bytes),
+            // Deleting the latest checkpoint is the furthest truncation there is: with kept
+            // checkpoints left, the log is checked as empty so that they report it, rather than
+            // calling a tampered log unreadable.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !kept_files.is_empty() => None,
+            Err(e) => return Err(unreadable(format!("cannot read `checkpoint`: {e}"))),
+        };
     let mut problems = Vec::new();
     let mut report = Report {
         origin: verifier.name().to_owned(),
@@ -272,7 +273,7 @@ pub fn verify(
             .push((latest_path.clone(), latest.root));
     }
     for file in kept_files {
-        let bytes = match fs::read(&file) {
+        let bytes = match crate::durable::read_bounded(&file, crate::durable::MAX_LEDGER_FILE) {
             Ok(b) => b,
             Err(e) => {
                 problems.push(Problem::Unreadable {
@@ -536,22 +537,23 @@ fn sort_index(p: &Problem) -> u64 {
 /// bytes and how many entries it holds.
 fn read_bundle(dir: &Path, id: &TileId) -> Option<(PathBuf, Vec<u8>, usize)> {
     let path = dir.join(id.entries_path());
-    if let Ok(b) = fs::read(&path) {
+    if let Ok(b) = crate::durable::read_bounded(&path, crate::durable::MAX_LEDGER_FILE) {
         return Some((path, b, usize::from(id.width)));
     }
     let full = TileId::full(id.level, id.index);
     let path = dir.join(full.entries_path());
     (id.width < tiles::TILE_WIDTH)
-        .then(|| fs::read(&path).ok())
+        .then(|| crate::durable::read_bounded(&path, crate::durable::MAX_LEDGER_FILE).ok())
         .flatten()
         .map(|b| (path, b, usize::from(tiles::TILE_WIDTH)))
 }
 
 /// The hashes of tile `id`, from the partial tile or the prefix of the full one.
 fn read_tile(dir: &Path, id: &TileId) -> Option<Vec<Hash>> {
-    if let Some(h) = fs::read(dir.join(id.path()))
-        .ok()
-        .and_then(|b| tiles::decode_tile(&b, usize::from(id.width)).ok())
+    if let Some(h) =
+        crate::durable::read_bounded(&dir.join(id.path()), crate::durable::MAX_LEDGER_FILE)
+            .ok()
+            .and_then(|b| tiles::decode_tile(&b, usize::from(id.width)).ok())
     {
         return Some(h);
     }
@@ -559,9 +561,10 @@ fn read_tile(dir: &Path, id: &TileId) -> Option<Vec<Hash>> {
         return None;
     }
     let full = TileId::full(id.level, id.index);
-    let mut h = fs::read(dir.join(full.path()))
-        .ok()
-        .and_then(|b| tiles::decode_tile(&b, usize::from(tiles::TILE_WIDTH)).ok())?;
+    let mut h =
+        crate::durable::read_bounded(&dir.join(full.path()), crate::durable::MAX_LEDGER_FILE)
+            .ok()
+            .and_then(|b| tiles::decode_tile(&b, usize::from(tiles::TILE_WIDTH)).ok())?;
     h.truncate(usize::from(id.width));
     Some(h)
 }

@@ -766,3 +766,45 @@ fn a_rolled_back_log_with_rebuilt_tiles_is_not_appended_to() {
         "the evidence (kept checkpoints 4 and 6) must survive"
     );
 }
+
+#[test]
+fn planted_fifos_and_symlinks_neither_hang_nor_feed_the_reader_forever() {
+    let mkfifo = |p: &Path| {
+        let ok = std::process::Command::new("mkfifo")
+            .arg(p)
+            .status()
+            .expect("mkfifo (coreutils) is needed");
+        assert!(ok.success());
+    };
+    // A FIFO as the latest checkpoint: verify refuses it instead of blocking on it.
+    let f = fixture();
+    fs::remove_file(f.path("checkpoint")).unwrap();
+    mkfifo(&f.path("checkpoint"));
+    let verifier = f.signer.verifier();
+    let outcome = verify::verify(&f.dir, &verifier, |_, _| Ok(()));
+    assert!(outcome.is_err() || !outcome.unwrap().is_valid());
+    // A FIFO as the lock: opening the ledger is refused, not stuck.
+    let f = fixture();
+    fs::remove_file(f.path("lock")).unwrap();
+    mkfifo(&f.path("lock"));
+    let err = f.open().unwrap_err();
+    assert!(
+        matches!(&err, LedgerError::Damaged { reason, .. } if reason.contains("lock")),
+        "{err:?}"
+    );
+    // A bundle replaced by a symlink to an endless device: reported, never read.
+    let f = fixture();
+    let bundle = f.path(&bundle_of(0).entries_path());
+    fs::remove_file(&bundle).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &bundle).unwrap();
+    let report = verify::verify(&f.dir, &f.signer.verifier(), |_, _| Ok(())).unwrap();
+    assert_eq!(
+        report.problems.first(),
+        Some(&Problem::MissingEntries {
+            from: 0,
+            size: SIZE
+        }),
+        "{:?}",
+        report.problems
+    );
+}

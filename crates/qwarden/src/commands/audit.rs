@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 use anyhow::anyhow;
 use qwarden_ledger::cas::DirCas;
 use qwarden_ledger::cosignature::CosignatureVerifier;
+use qwarden_ledger::durable::{MAX_LEDGER_FILE, read_bounded};
 use qwarden_ledger::event::{Event, Kind};
 use qwarden_ledger::home::LedgerHome;
 use qwarden_ledger::index::{Index, Query, index_key};
 use qwarden_ledger::merkle;
 use qwarden_ledger::note::{NoteSigner, NoteVerifier};
 use qwarden_ledger::ocsf;
-use qwarden_ledger::proof::Proof;
+use qwarden_ledger::proof::{self, Proof};
 use qwarden_ledger::reader::LogReader;
 use qwarden_ledger::verify;
 use qwarden_ledger::witness::{WitnessConfig, WitnessError};
@@ -315,7 +316,11 @@ fn prove(dirs: &Dirs, args: &LedgerArgs, index: u64, out: Option<&Path>) -> Resu
 /// where `audit push` adds witness cosignatures, so a proof made from it shows the anchoring.
 fn cosigned_checkpoint(dir: &Path, verifier: &NoteVerifier, latest: &[u8]) -> Option<Vec<u8>> {
     let (cp, note) = qwarden_ledger::checkpoint::open(latest, verifier).ok()?;
-    let kept = std::fs::read(dir.join("checkpoints").join(cp.size.to_string())).ok()?;
+    let kept = read_bounded(
+        &dir.join("checkpoints").join(cp.size.to_string()),
+        MAX_LEDGER_FILE,
+    )
+    .ok()?;
     let (_, kept_note) = qwarden_ledger::checkpoint::open(&kept, verifier).ok()?;
     (kept_note.text() == note.text()).then_some(kept)
 }
@@ -327,13 +332,13 @@ fn verify_proof(
     entry: Option<&Path>,
     json: bool,
 ) -> Result<Code, Failure> {
-    let bytes = std::fs::read(file)
+    let bytes = read_bounded(file, 2 * proof::MAX_PROOF_BYTES as u64)
         .map_err(|e| Failure::invalid(anyhow!("cannot read `{}`: {e}", file.display())))?;
     let verifier = note_verifier(key)?;
     let witnesses = witness_verifiers(witness)?;
     let entry_bytes = match entry {
         Some(p) => Some(
-            std::fs::read(p)
+            read_bounded(p, MAX_LEDGER_FILE)
                 .map_err(|e| Failure::invalid(anyhow!("cannot read `{}`: {e}", p.display())))?,
         ),
         None => None,
