@@ -412,6 +412,16 @@ fn exchange(target: &Target, body: Vec<u8>) -> Result<Answer, WitnessError> {
 /// Holds the ledger's append lock (`<ledger>/lock`, shared with [`crate::log::Ledger`]).
 fn lock_ledger(dir: &Path) -> Result<File, WitnessError> {
     let path = dir.join("lock");
+    // As the writer does: a FIFO or symlink planted as the lock must not hang or redirect us.
+    if let Ok(meta) = std::fs::symlink_metadata(&path)
+        && !meta.file_type().is_file()
+    {
+        return Err(IoFailure::on("lock", &path)(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "`lock` is not a regular file",
+        ))
+        .into());
+    }
     let file = File::options()
         .create(true)
         .truncate(false)
