@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::checkpoint::{self, Checkpoint};
 use crate::log::DirTiles;
+use crate::merkle;
 use crate::note::NoteVerifier;
 use crate::tiles::{self, TileHashes, TileId};
 
@@ -123,11 +124,39 @@ impl LogReader {
                 }
             };
         let mut entries = tiles::decode_bundle(&bytes, count).map_err(|e| ReadError::Damaged {
-            path,
+            path: path.clone(),
             reason: e.to_string(),
         })?;
         entries.truncate(usize::from(width));
+        self.authenticate(k, &entries)
+            .map_err(|reason| ReadError::Damaged { path, reason })?;
         Ok(entries.into_iter().map(<[u8]>::to_vec).collect())
+    }
+
+    /// Checks bundle `k`'s entries against the signed root. Each bundle is a node of the tree
+    /// (its boundaries are multiples of 256, and every split above it is too), so its hash,
+    /// computed from the entries themselves, must verify against the root with the upper part of
+    /// the inclusion proof of its first entry. The tiles that proof is read from need no trust.
+    fn authenticate(&self, k: u64, entries: &[&[u8]]) -> Result<(), String> {
+        let leaves: Vec<merkle::Hash> = entries.iter().map(|e| merkle::leaf_hash(e)).collect();
+        let width = leaves.len() as u64;
+        let node = merkle::tree_hash(&leaves[..], width).map_err(|e| e.to_string())?;
+        let path = merkle::inclusion_proof(&self.hashes(), k * WIDTH, self.size())
+            .map_err(|e| e.to_string())?;
+        // The first ceil(log2(width)) hashes of that path lie inside the bundle.
+        let inside = (64 - width.saturating_sub(1).leading_zeros()) as usize;
+        let upper = path.get(inside..).unwrap_or_default();
+        merkle::verify_inclusion(
+            &node,
+            k,
+            self.size().div_ceil(WIDTH),
+            upper,
+            &self.checkpoint.root,
+        )
+        .map_err(|_| {
+            "its entries do not match the signed tree (tampered); run `qwarden audit verify`"
+                .to_owned()
+        })
     }
 
     /// Entry `index`.
