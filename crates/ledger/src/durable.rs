@@ -28,6 +28,20 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 /// file or the new one and never a mix: a temporary file in the same directory (created if
 /// missing), write, fsync, rename. The caller fsyncs the directory once for all files it wrote.
 pub(crate) fn replace(path: &Path, bytes: &[u8]) -> Result<(), IoStep> {
+    via_temp(path, bytes, 0o666, |tmp| {
+        fs::rename(tmp, path).map_err(step("rename into", path))
+    })
+}
+
+/// Writes `bytes` to a fresh temporary file (created with `mode`, before the umask) beside
+/// `path`, fsyncs it and hands it to `place`; the temporary name never outlives the call.
+fn via_temp(
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+    place: impl FnOnce(&Path) -> Result<(), IoStep>,
+) -> Result<(), IoStep> {
+    use std::os::unix::fs::OpenOptionsExt;
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     create_dir_durably(dir)?;
     let name = path
@@ -43,16 +57,16 @@ pub(crate) fn replace(path: &Path, bytes: &[u8]) -> Result<(), IoStep> {
         let mut f = File::options()
             .write(true)
             .create_new(true)
+            .mode(mode)
             .open(&tmp)
             .map_err(step("create", &tmp))?;
         f.write_all(bytes).map_err(step("write", &tmp))?;
         f.sync_all().map_err(step("fsync", &tmp))?;
         drop(f);
-        fs::rename(&tmp, path).map_err(step("rename into", path))
+        place(&tmp)
     })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
+    // After a rename the name is already gone; after a link (or a failure) it must go.
+    let _ = fs::remove_file(&tmp);
     result
 }
 
@@ -82,32 +96,10 @@ fn create_dir_durably(dir: &Path) -> Result<(), IoStep> {
 /// file: a 0600 temporary file is written and fsynced, then hard-linked into place, and the
 /// directory and its parent are fsynced.
 pub(crate) fn create_private(path: &Path, bytes: &[u8]) -> Result<(), IoStep> {
-    use std::os::unix::fs::OpenOptionsExt;
+    via_temp(path, bytes, 0o600, |tmp| {
+        fs::hard_link(tmp, path).map_err(step("create", path))
+    })?;
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    create_dir_durably(dir)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(
-        ".{name}.tmp.{}.{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut f = File::options()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(step("create", &tmp))?;
-        f.write_all(bytes).map_err(step("write", &tmp))?;
-        f.sync_all().map_err(step("fsync", &tmp))?;
-        drop(f);
-        fs::hard_link(&tmp, path).map_err(step("create", path))
-    })();
-    let _ = fs::remove_file(&tmp);
-    result?;
     sync_dir(dir)?;
     match dir.parent().filter(|p| !p.as_os_str().is_empty()) {
         Some(parent) => sync_dir(parent),
