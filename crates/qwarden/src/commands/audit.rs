@@ -396,11 +396,9 @@ fn consistency(
             r.size()
         )));
     }
-    let hashes = qwarden_ledger::tiles::TileHashes::new(
-        qwarden_ledger::log::DirTiles::new(&dirs_ledger(dirs, args)),
-        to,
-    );
-    let proof = merkle::consistency_proof(&hashes, from, to).map_err(Failure::invalid)?;
+    // Every hash the proof needs is a complete subtree of the first `to` entries, which the
+    // latest tree holds unchanged.
+    let proof = merkle::consistency_proof(&r.hashes(), from, to).map_err(Failure::invalid)?;
     let mut out = std::io::stdout().lock();
     use base64::Engine as _;
     for h in proof {
@@ -411,12 +409,6 @@ fn consistency(
         )?;
     }
     Ok(Code::Ok)
-}
-
-fn dirs_ledger(dirs: &Dirs, args: &LedgerArgs) -> PathBuf {
-    args.ledger
-        .clone()
-        .unwrap_or_else(|| LedgerHome::new(&dirs.state).dir)
 }
 
 /// One entry for people: index, time, kind, session and the canonical JSON.
@@ -548,8 +540,13 @@ fn search(
 }
 
 fn export(dirs: &Dirs, args: &LedgerArgs, from: u64, follow: bool) -> Result<Code, Failure> {
-    let origin = reader(dirs, args)?.checkpoint().origin.clone();
-    let cas = cas_for(&dirs_ledger(dirs, args));
+    let (dir, verifier) = open_key(dirs, args)?;
+    let origin = LogReader::open(&dir, &verifier)
+        .map_err(Failure::invalid)?
+        .checkpoint()
+        .origin
+        .clone();
+    let cas = cas_for(&dir);
     stream(dirs, args, from, follow, |i, bytes| {
         let mut out = std::io::stdout().lock();
         match Event::from_jcs(bytes) {

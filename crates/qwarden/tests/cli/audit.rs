@@ -892,3 +892,41 @@ qwtest!(a_proof_made_after_a_push_carries_the_cosignature, |env| {
         .success()
         .stdout_has("cosigned by w.test at unix time ");
 });
+
+qwtest!(consistency_proofs_link_two_kept_checkpoints, |env| {
+    use base64::Engine as _;
+    with_big_ledger(&env);
+    let verifier = qwarden_ledger::note::NoteVerifier::from_vkey(&log_key(&env)).unwrap();
+    let root = |size: u64| {
+        let bytes = std::fs::read(ledger(&env).join(format!("checkpoints/{size}"))).unwrap();
+        qwarden_ledger::checkpoint::open(&bytes, &verifier)
+            .unwrap()
+            .0
+            .root
+    };
+    let run = env
+        .qwarden(["audit", "consistency", "--from", "100", "--to", "300"])
+        .run();
+    run.success();
+    let proof: Vec<[u8; 32]> = run
+        .stdout
+        .lines()
+        .map(|l| {
+            base64::engine::general_purpose::STANDARD
+                .decode(l)
+                .unwrap()
+                .try_into()
+                .unwrap()
+        })
+        .collect();
+    qwarden_ledger::merkle::verify_consistency(100, 300, &root(100), &root(300), &proof).unwrap();
+    // The same proof does not link other sizes.
+    assert!(
+        qwarden_ledger::merkle::verify_consistency(200, 300, &root(200), &root(300), &proof)
+            .is_err()
+    );
+    env.qwarden(["audit", "consistency", "--from", "301", "--to", "300"])
+        .run()
+        .code(3)
+        .stderr_has("FROM <= TO");
+});
