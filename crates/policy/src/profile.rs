@@ -39,6 +39,43 @@ pub struct Profile {
     pub paths: Paths,
     /// How the audit ledger keeps checkpoints and which witnesses anchor it.
     pub ledger: LedgerSettings,
+    /// How agent sessions are sandboxed on this workstation.
+    pub sandbox: SandboxSettings,
+}
+
+/// The `[sandbox]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table of sandbox settings")]
+pub struct SandboxSettings {
+    /// Extra paths every session sees read-only, typically toolchains installed in the home
+    /// directory (`~/.rustup`, `~/.cargo/bin`, `~/.pyenv`). Credential stores inside stay hidden.
+    #[serde(default)]
+    pub read_only: Vec<String>,
+    /// The lowest Landlock ABI a session accepts (1–6); `qwarden run --landlock-floor` overrides.
+    #[serde(default = "default_landlock_min_abi")]
+    pub landlock_min_abi: u32,
+    /// Whether read-only opens are observed too (so reads outside the scopes are recorded);
+    /// costs a round trip to the supervisor per open.
+    #[serde(default = "default_true")]
+    pub observe_reads: bool,
+}
+
+fn default_landlock_min_abi() -> u32 {
+    3
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Default for SandboxSettings {
+    fn default() -> Self {
+        SandboxSettings {
+            read_only: Vec::new(),
+            landlock_min_abi: default_landlock_min_abi(),
+            observe_reads: true,
+        }
+    }
 }
 
 /// The `[ledger]` table.
@@ -252,6 +289,8 @@ struct RawProfile {
     paths: Paths,
     #[serde(default)]
     ledger: LedgerSettings,
+    #[serde(default)]
+    sandbox: SandboxSettings,
 }
 
 /// `[limits]` as written, with positions for the zero check.
@@ -550,6 +589,7 @@ impl Profile {
                 limits,
                 paths: raw.paths,
                 ledger: raw.ledger,
+                sandbox: raw.sandbox,
             })
         } else {
             Err(ProfileError {
@@ -583,6 +623,7 @@ impl Profile {
                 limits: Limits::default(),
                 paths: Paths::default(),
                 ledger: LedgerSettings::default(),
+                sandbox: SandboxSettings::default(),
             },
         }
     }
@@ -678,6 +719,15 @@ checkpoint_every_seconds = 60
 # name = "witness.lab.example"
 # url = "http://witness.lab.example:7380"
 # key = "witness.lab.example+0123abcd+BASE64KEY"
+
+[sandbox]
+# Toolchains outside the system directories that every session sees read-only, e.g.
+# read_only = ["~/.rustup", "~/.cargo/bin", "~/.pyenv"]
+read_only = []
+# Refuse to run on kernels whose Landlock ABI is below this (`qwarden run --landlock-floor` overrides).
+landlock_min_abi = 3
+# Observe read-only opens too, so that reads outside the scopes are recorded.
+observe_reads = true
 
 [paths]
 # Defaults: state in $XDG_STATE_HOME/qwarden, trust and policies in this directory.

@@ -12,7 +12,9 @@ Exit codes:
   3  invalid input (malformed manifest, profile or policy; unknown tier; file not found)
   4  denied by policy
   5  needs approval (`policy check`)
-  6  verification failed (manifest unsigned, expired or untrusted; ledger or proof tampered)";
+  6  verification failed (manifest unsigned, expired or untrusted; ledger or proof tampered)
+`qwarden run` exits with the agent's own exit code (128 + N when a signal N killed it) once the
+session ran; codes 1-6 above mean no session started.";
 
 /// Guard between autonomous AI agents and a quantum workstation.
 ///
@@ -54,6 +56,16 @@ pub enum Command {
     /// Run a tlog-witness that cosigns other ledgers' checkpoints.
     #[command(subcommand)]
     Witness(WitnessCommand),
+    /// Run a command as the agent, in a sandbox built from its grant, recording everything in the
+    /// audit ledger. Exits with the agent's exit code.
+    Run(RunArgs),
+    /// Probe what this machine offers the sandbox (user namespaces, Landlock, seccomp, overlay,
+    /// cgroups) with a real minimal sandbox, and print the fix for anything missing.
+    Doctor {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -65,6 +77,32 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out_dir: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub grant: GrantArgs,
+    /// Print the session summary as JSON (on stderr, like the table: stdout is the agent's).
+    #[arg(long)]
+    pub json: bool,
+    /// Print no summary.
+    #[arg(long, short, conflicts_with = "json")]
+    pub quiet: bool,
+    /// Run even where the kernel offers no isolation at all (neither user namespaces nor
+    /// Landlock). The choice is recorded in the ledger.
+    #[arg(long)]
+    pub allow_unsandboxed: bool,
+    /// Accept a Landlock ABI down to N, overriding the profile's `[sandbox] landlock_min_abi`
+    /// (0 accepts a kernel without Landlock).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=6))]
+    pub landlock_floor: Option<u32>,
+    /// Print the sandbox plan (mounts, Landlock rules, environment, limits) and exit.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The command and its arguments.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]

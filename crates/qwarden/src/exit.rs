@@ -46,6 +46,14 @@ impl Failure {
         }
     }
 
+    /// Refused by policy.
+    pub fn denied(error: impl Into<anyhow::Error>) -> Failure {
+        Failure {
+            code: Code::Denied,
+            error: error.into(),
+        }
+    }
+
     /// Failed verification.
     pub fn verification(error: impl Into<anyhow::Error>) -> Failure {
         Failure {

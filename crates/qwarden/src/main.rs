@@ -14,6 +14,11 @@ use std::io::Write;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    // The sandbox's init is this same binary, started by `qwarden run` with a control socket.
+    if std::env::args_os().nth(1).is_some_and(|a| a == commands::SANDBOX_INIT) {
+        let code = qwarden_sandbox::init::main_inherited();
+        return std::process::ExitCode::from(u8::try_from(code).unwrap_or(125));
+    }
     let cli = cli::Cli::parse();
     let code = match commands::run(cli) {
         Ok(code) => code,
@@ -23,8 +28,8 @@ fn main() -> std::process::ExitCode {
             }
             let mut stderr = std::io::stderr().lock();
             let _ = writeln!(stderr, "qwarden: {failure}");
-            failure.code()
+            failure.code() as u8
         }
     };
-    std::process::ExitCode::from(code as u8)
+    std::process::ExitCode::from(code)
 }

@@ -3,7 +3,9 @@
 mod audit;
 mod init;
 mod manifest;
+mod doctor;
 mod policy;
+mod run;
 mod witness;
 
 use std::io::Write;
@@ -14,8 +16,11 @@ use crate::cli::{Cli, Command};
 use crate::dirs::Dirs;
 use crate::exit::{Code, Failure};
 
+/// The hidden first argument that makes this binary the sandbox's init.
+pub const SANDBOX_INIT: &str = "__sandbox-init";
+
 /// Runs the parsed command line.
-pub fn run(cli: Cli) -> Result<Code, Failure> {
+pub fn run(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
         Command::Completions { shell } => {
             // clap_complete panics when its writer fails, so render into memory and let a closed
@@ -23,9 +28,9 @@ pub fn run(cli: Cli) -> Result<Code, Failure> {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "qwarden", &mut script);
             std::io::stdout().lock().write_all(&script)?;
-            Ok(Code::Ok)
+            Ok(Code::Ok as u8)
         }
-        Command::Man { out_dir } => man(out_dir.as_deref()),
+        Command::Man { out_dir } => man(out_dir.as_deref()).map(|c| c as u8),
         command => {
             let mut dirs = Dirs::resolve(&cli.dirs)?;
             // The profile's `paths.state_dir` applies unless a flag or the environment chose one;
@@ -36,14 +41,17 @@ pub fn run(cli: Cli) -> Result<Code, Failure> {
             {
                 dirs.state = dirs.expand(&state);
             }
-            match command {
+            let code = match command {
                 Command::Init(args) => init::run(&dirs, &args),
                 Command::Manifest(cmd) => manifest::run(&dirs, cmd),
                 Command::Policy(cmd) => policy::run(&dirs, cmd),
                 Command::Audit(cmd) => audit::run(&dirs, cmd),
                 Command::Witness(cmd) => witness::run(cmd),
+                Command::Run(args) => return run::run(&dirs, &args),
+                Command::Doctor { json } => doctor::run(json),
                 Command::Completions { .. } | Command::Man { .. } => Ok(Code::Ok),
-            }
+            };
+            code.map(|c| c as u8)
         }
     }
 }

@@ -135,15 +135,15 @@ fn engine(
     PolicyEngine::with_policy_dirs(&[dirs.system.join("policies"), user]).map_err(Failure::invalid)
 }
 
-struct Context {
-    loaded: LoadedProfile,
-    engine: PolicyEngine,
-    paths: PathContext,
-    private: Vec<PathBuf>,
-    verified: qwarden_policy::VerifiedManifest,
+pub struct Context {
+    pub loaded: LoadedProfile,
+    pub engine: PolicyEngine,
+    pub paths: PathContext,
+    pub private: Vec<PathBuf>,
+    pub verified: qwarden_policy::VerifiedManifest,
 }
 
-fn context(dirs: &Dirs, args: &GrantArgs) -> Result<Context, Failure> {
+pub fn context(dirs: &Dirs, args: &GrantArgs) -> Result<Context, Failure> {
     let loaded = load_profile(dirs, args.profile.as_deref(), args.tier)?;
     let engine = engine(dirs, &loaded.profile, args.policies.as_deref())?;
     let verified = verified(

@@ -23,6 +23,15 @@ macro_rules! qwtest {
     };
 }
 
+/// The Landlock ABI of the running kernel (0 without Landlock).
+pub fn landlock_abi() -> i64 {
+    let out = Command::new("perl")
+        .args(["-e", "print syscall(444, 0, 0, 1)"])
+        .output()
+        .expect("run perl");
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0)
+}
+
 /// The repository root, where `examples/` lives.
 pub fn repo_root() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -107,6 +116,22 @@ impl Env {
     fn qwarden_in<S: AsRef<OsStr>>(&self, dir: &Path, args: impl IntoIterator<Item = S>) -> Cmd {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_qwarden"));
         cmd.args(args).current_dir(dir);
+        self.hermetic(&mut cmd);
+        Cmd::new("qwarden", cmd)
+    }
+
+    /// `qwarden ARGS` in the project directory, run as `uid` (and its group) through `setpriv`.
+    pub fn as_uid<S: AsRef<OsStr>>(&self, uid: u32, args: impl IntoIterator<Item = S>) -> Cmd {
+        let mut cmd = Command::new("setpriv");
+        cmd.args([
+            format!("--reuid={uid}"),
+            format!("--regid={uid}"),
+            "--clear-groups".to_owned(),
+            "--".to_owned(),
+            env!("CARGO_BIN_EXE_qwarden").to_owned(),
+        ])
+        .args(args)
+        .current_dir(&self.project);
         self.hermetic(&mut cmd);
         Cmd::new("qwarden", cmd)
     }
@@ -408,6 +433,11 @@ impl Run {
             self.stdout, self.stderr
         );
         s
+    }
+
+    /// The exit code (`None` when a signal ended the process).
+    pub fn exit_code(&self) -> Option<i32> {
+        self.code
     }
 
     /// Asserts the exit code.

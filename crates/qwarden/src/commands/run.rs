@@ -1,0 +1,139 @@
+//! `qwarden run`: one guarded agent session.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::anyhow;
+use qwarden_policy::Grant;
+use qwarden_policy::grant::CREDENTIAL_STORES;
+use qwarden_session::{Options, SessionError, Summary};
+
+use crate::cli::RunArgs;
+use crate::commands::policy::context;
+use crate::dirs::Dirs;
+use crate::exit::{Code, Failure};
+use crate::record::checkpoint_policy;
+
+/// Runs the session; returns the agent's exit code.
+pub fn run(dirs: &Dirs, args: &RunArgs) -> Result<u8, Failure> {
+    let cx = context(dirs, &args.grant)?;
+    let profile = &cx.loaded.profile;
+    let grant = Grant::compute(&cx.verified, profile, &cx.engine, &cx.paths, &cx.private)
+        .map_err(Failure::invalid)?;
+    let cwd = std::env::current_dir()?;
+    let cwd = std::fs::canonicalize(&cwd).unwrap_or(cwd);
+    let credential_stores: Vec<PathBuf> = CREDENTIAL_STORES
+        .iter()
+        .map(|s| dirs.home.join(s))
+        .chain(cx.private.iter().cloned())
+        .collect();
+    let system_paths: Vec<PathBuf> = profile
+        .sandbox
+        .read_only
+        .iter()
+        .map(|p| dirs.expand(p))
+        .filter_map(|p| std::fs::canonicalize(&p).ok())
+        .collect();
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::internal(anyhow!("cannot find the qwarden executable: {e}")))?;
+    let opts = Options {
+        argv: args.command.clone(),
+        cwd,
+        home: dirs.home.clone(),
+        state_dir: dirs.state.clone(),
+        credential_stores,
+        system_paths,
+        landlock_min_abi: args
+            .landlock_floor
+            .unwrap_or(profile.sandbox.landlock_min_abi),
+        observe_reads: profile.sandbox.observe_reads,
+        checkpoints: checkpoint_policy(profile),
+        init: (exe, vec![super::SANDBOX_INIT.to_owned()]),
+        allow_unsandboxed: args.allow_unsandboxed,
+        force_isolation: None,
+        host_env: std::env::vars().collect(),
+    };
+    if args.dry_run {
+        let plan = qwarden_session::plan(&grant, &opts).map_err(session_failure)?;
+        crate::output::json(&plan)?;
+        return Ok(Code::Ok as u8);
+    }
+    let summary = qwarden_session::run(&grant, &opts).map_err(session_failure)?;
+    if args.json {
+        let mut err = std::io::stderr().lock();
+        serde_json::to_writer_pretty(&mut err, &summary).map_err(|e| Failure::internal(anyhow!(e)))?;
+        writeln!(err)?;
+    } else if !args.quiet {
+        print_summary(&summary)?;
+    }
+    Ok(u8::try_from(summary.exit_code).unwrap_or(125))
+}
+
+fn session_failure(e: SessionError) -> Failure {
+    match e {
+        SessionError::NotGranted(_) => Failure::denied(e),
+        SessionError::Plan(_) => Failure::invalid(e),
+        SessionError::NoIsolation(_) => Failure::denied(e),
+        other => Failure::internal(other),
+    }
+}
+
+fn print_summary(s: &Summary) -> std::io::Result<()> {
+    let mut out = std::io::stderr().lock();
+    writeln!(out)?;
+    writeln!(out, "qwarden session {} — agent {} on a {} workstation", s.session, s.agent, s.tier)?;
+    let c = &s.counts;
+    for (k, v) in [
+        ("exit code", s.exit_code.to_string()),
+        ("duration", format!("{:.3} s", s.duration_ms as f64 / 1000.0)),
+        ("isolation", s.isolation.clone()),
+        ("commands run", c.execs.to_string()),
+        ("files written", c.file_writes.to_string()),
+        ("denials", c.violations.to_string()),
+        ("network", format!("{} allowed, {} denied", c.net_allowed, c.net_denied)),
+        ("QPU jobs", c.jobs.to_string()),
+        (
+            "ledger",
+            format!(
+                "entries {}..={}, checkpoint at size {} ({}…)",
+                s.ledger_first,
+                s.ledger_last,
+                s.checkpoint_size,
+                s.checkpoint_root.get(..16).unwrap_or("")
+            ),
+        ),
+    ] {
+        writeln!(out, "  {k:<14} {v}")?;
+    }
+    if !s.write_set.is_empty() {
+        writeln!(out, "write set:")?;
+        for w in s.write_set.iter().take(50) {
+            writeln!(out, "  {:<6} {}", w.op, w.path)?;
+        }
+        if s.write_set.len() > 50 {
+            writeln!(out, "  … and {} more (see `qwarden audit search --session {}`)", s.write_set.len() - 50, s.session)?;
+        }
+    }
+    if !s.denials.is_empty() {
+        writeln!(out, "denied:")?;
+        for d in s.denials.iter().take(20) {
+            writeln!(
+                out,
+                "  {} {} [{}]",
+                d.attempted,
+                d.target.as_deref().unwrap_or(""),
+                d.control
+            )?;
+        }
+        if s.denials.len() > 20 {
+            writeln!(out, "  … and {} more", s.denials.len() - 20)?;
+        }
+    }
+    for r in &s.reviews {
+        writeln!(out, "{r}")?;
+    }
+    for w in &s.warnings {
+        writeln!(out, "warning: {w}")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,438 @@
+//! The observer: the supervisor's loop over seccomp user notifications.
+//!
+//! For each notified system call it reads the arguments from the agent's memory, resolves the path
+//! the way the kernel will (relative to the process's working directory or directory descriptor,
+//! following symlinks inside the sandbox's root), judges it against the [`View`], answers, and
+//! reports an [`Observation`]. Escape system calls are always answered with `EPERM`; an open, exec
+//! or path change that the mount tree or Landlock would refuse is answered with the error the
+//! kernel would give and reported as denied; everything else continues in the kernel.
+//!
+//! Observation is not enforcement: between our reading of a path and the kernel's, another thread
+//! of the agent can change the memory (the seccomp user-notification TOCTOU). That is why every
+//! decision here is also enforced by the mount tree and Landlock; a race can only make a record
+//! less precise, never let a write through.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::plan::{Access, View, normalize};
+use crate::seccomp::{self, Call, Listener, Notification, Response, Wait};
+
+/// How a write-intent call changes the tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOp {
+    /// An open for writing of an existing file.
+    Modify,
+    /// A deletion (`unlink`, `rmdir`).
+    Delete,
+    /// A rename to `to`.
+    Rename {
+        /// The new name.
+        to: PathBuf,
+    },
+    /// A new directory, node, hard link or symlink.
+    Create,
+    /// A truncation by name.
+    Truncate,
+}
+
+/// One thing the observer saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Observation {
+    /// A process executed a program.
+    Exec {
+        /// The pid (in the supervisor's pid namespace).
+        pid: u32,
+        /// The argument vector.
+        argv: Vec<String>,
+        /// The working directory.
+        cwd: String,
+        /// The program, resolved.
+        path: String,
+        /// The program's digest, when it could be read.
+        sha256: Option<String>,
+    },
+    /// A write in a write scope was about to happen.
+    Write {
+        /// The pid.
+        pid: u32,
+        /// What kind.
+        op: WriteOp,
+        /// The path.
+        path: PathBuf,
+    },
+    /// Something was refused.
+    Denied {
+        /// The pid.
+        pid: u32,
+        /// What was attempted, e.g. `open for write` or `syscall ptrace`.
+        attempted: String,
+        /// The control that stops it: `seccomp`, `mount-namespace`, `landlock`, `credential-guard`.
+        control: &'static str,
+        /// The target, when there is one (a path, `path -> resolved` for symlinks).
+        target: Option<String>,
+    },
+}
+
+const MAX_ARGS: usize = 4096;
+const MAX_ARG_BYTES: usize = 128 * 1024;
+
+/// Runs until every process using the filter has exited, calling `sink` for each observation.
+pub fn observe(listener: &Listener, view: &View, sink: &mut dyn FnMut(Observation)) {
+    let mut hashes = HashCache::default();
+    loop {
+        match listener.wait() {
+            Ok(Wait::Ready) => {}
+            Ok(Wait::Closed) | Err(_) => return,
+        }
+        let n = match listener.recv() {
+            Ok(Some(n)) => n,
+            Ok(None) => continue,
+            Err(_) => return,
+        };
+        let (response, seen) = judge(&n, view, &mut hashes, listener);
+        let _ = listener.respond(n.id, response);
+        for o in seen {
+            sink(o);
+        }
+    }
+}
+
+#[derive(Default)]
+struct HashCache(HashMap<(u64, u64, u64, i64, i64), String>);
+
+impl HashCache {
+    fn digest(&mut self, file: &Path) -> Option<String> {
+        let md = std::fs::metadata(file).ok()?;
+        let key = (md.dev(), md.ino(), md.size(), md.mtime_nsec() + md.mtime() * 1_000_000_000, md.ctime_nsec() + md.ctime() * 1_000_000_000);
+        if let Some(d) = self.0.get(&key) {
+            return Some(d.clone());
+        }
+        let mut f = std::fs::File::open(file).ok()?;
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = f.read(&mut buf).ok()?;
+            if n == 0 {
+                break;
+            }
+            h.update(buf.get(..n)?);
+        }
+        let d = format!("sha256:{}", hex::encode(h.finalize()));
+        self.0.insert(key, d.clone());
+        Some(d)
+    }
+}
+
+struct Target<'a> {
+    pid: u32,
+    listener: &'a Listener,
+    id: u64,
+}
+
+impl Target<'_> {
+    fn string(&self, addr: u64) -> Option<Vec<u8>> {
+        let s = seccomp::read_c_string(self.pid, addr, 4096).ok()?;
+        // The process may have died and its pid been reused between our read and now.
+        self.listener.id_valid(self.id).then_some(s)
+    }
+
+    fn root(&self) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/root", self.pid))
+    }
+
+    fn cwd(&self) -> Option<PathBuf> {
+        std::fs::read_link(format!("/proc/{}/cwd", self.pid)).ok()
+    }
+
+    /// The absolute, lexically normalised path for `raw` relative to `dirfd`.
+    fn absolute(&self, dirfd: Option<i32>, raw: &[u8]) -> Option<PathBuf> {
+        let raw = Path::new(std::ffi::OsStr::from_bytes(raw));
+        if raw.is_absolute() {
+            return Some(normalize(raw));
+        }
+        let base = match dirfd {
+            None => self.cwd()?,
+            Some(fd) => std::fs::read_link(format!("/proc/{}/fd/{fd}", self.pid)).ok()?,
+        };
+        Some(normalize(&base.join(raw)))
+    }
+
+    /// Follows symlinks in `path` inside the sandbox's root, like the kernel will; the part that
+    /// does not exist yet is kept as written. `follow_last` mirrors `O_NOFOLLOW` and friends.
+    fn resolve(&self, path: &Path, follow_last: bool) -> PathBuf {
+        let root = self.root();
+        let mut done = PathBuf::from("/");
+        let mut rest: Vec<std::ffi::OsString> = path
+            .components()
+            .filter_map(|c| match c {
+                std::path::Component::Normal(n) => Some(n.to_owned()),
+                std::path::Component::ParentDir => Some("..".into()),
+                _ => None,
+            })
+            .collect();
+        rest.reverse();
+        let mut hops = 0;
+        while let Some(c) = rest.pop() {
+            if c == ".." {
+                done.pop();
+                continue;
+            }
+            let next = done.join(&c);
+            let last = rest.is_empty();
+            let host = root.join(next.strip_prefix("/").unwrap_or(&next));
+            match std::fs::symlink_metadata(&host) {
+                Ok(md) if md.file_type().is_symlink() && (follow_last || !last) && hops < 40 => {
+                    hops += 1;
+                    let Ok(to) = std::fs::read_link(&host) else { return next };
+                    if to.is_absolute() {
+                        done = PathBuf::from("/");
+                    }
+                    let mut parts: Vec<std::ffi::OsString> = to
+                        .components()
+                        .filter_map(|c| match c {
+                            std::path::Component::Normal(n) => Some(n.to_owned()),
+                            std::path::Component::ParentDir => Some("..".into()),
+                            _ => None,
+                        })
+                        .collect();
+                    parts.reverse();
+                    rest.extend(parts);
+                }
+                Ok(_) => done = next,
+                Err(_) => {
+                    done = next;
+                    while let Some(c) = rest.pop() {
+                        if c == ".." {
+                            done.pop();
+                        } else {
+                            done.push(c);
+                        }
+                    }
+                }
+            }
+        }
+        done
+    }
+}
+
+fn denied(pid: u32, attempted: impl Into<String>, control: &'static str, target: Option<String>) -> Observation {
+    Observation::Denied {
+        pid,
+        attempted: attempted.into(),
+        control,
+        target,
+    }
+}
+
+fn describe(lexical: &Path, resolved: &Path) -> String {
+    if lexical == resolved {
+        lexical.display().to_string()
+    } else {
+        format!("{} -> {}", lexical.display(), resolved.display())
+    }
+}
+
+const WRITE_FLAGS: i32 = libc::O_WRONLY | libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC | libc::O_APPEND;
+
+/// Decides one notification.
+fn judge(n: &Notification, view: &View, hashes: &mut HashCache, listener: &Listener) -> (Response, Vec<Observation>) {
+    let t = Target {
+        pid: n.pid,
+        listener,
+        id: n.id,
+    };
+    let pid = n.pid;
+    let cont = (Response::Continue, Vec::new());
+    match seccomp::decode(n.nr, n.args) {
+        Call::Denied { name } => {
+            let target = match name {
+                "ioctl" => Some(format!("request {:#x}", n.args.get(1).copied().unwrap_or(0) as u32)),
+                "clone" => Some(format!("flags {:#x}", n.args.first().copied().unwrap_or(0))),
+                "personality" => Some(format!("persona {:#x}", n.args.first().copied().unwrap_or(0))),
+                _ => None,
+            };
+            (Response::Error(libc::EPERM), vec![denied(pid, format!("syscall {name}"), "seccomp", target)])
+        }
+        Call::Exec { dirfd, path, argv, .. } => {
+            let Some(raw) = t.string(path) else { return cont };
+            let Some(lexical) = t.absolute(dirfd, &raw) else { return cont };
+            let resolved = t.resolve(&lexical, true);
+            match view.classify(&resolved) {
+                Access::CredentialStore | Access::Hidden | Access::Outside => {
+                    return (
+                        Response::Error(libc::ENOENT),
+                        vec![denied(pid, "exec", control_for(view.classify(&resolved)), Some(describe(&lexical, &resolved)))],
+                    );
+                }
+                _ => {}
+            }
+            let host = t.root().join(resolved.strip_prefix("/").unwrap_or(&resolved));
+            // execvp tries every PATH entry: only a program that exists is an exec worth a record.
+            if !host.is_file() {
+                return cont;
+            }
+            let args = read_argv(&t, argv);
+            let cwd = t.cwd().map(|c| c.display().to_string()).unwrap_or_default();
+            let sha256 = hashes.digest(&host);
+            (
+                Response::Continue,
+                vec![Observation::Exec {
+                    pid,
+                    argv: args,
+                    cwd,
+                    path: resolved.display().to_string(),
+                    sha256,
+                }],
+            )
+        }
+        Call::Open { dirfd, path, flags } => open(&t, view, dirfd, path, flags),
+        Call::OpenHow { dirfd, path, how } => {
+            let flags = seccomp::read_open_how_flags(pid, how).map_or(libc::O_RDWR, |f| f as i32);
+            open(&t, view, dirfd, path, flags)
+        }
+        Call::Unlink { dirfd, path, .. } => change(&t, view, dirfd, path, WriteOp::Delete, "delete"),
+        Call::Mkdir { dirfd, path } | Call::Mknod { dirfd, path, .. } => change(&t, view, dirfd, path, WriteOp::Create, "create"),
+        Call::Truncate { path } => change(&t, view, None, path, WriteOp::Truncate, "truncate"),
+        Call::Symlink { new_dirfd, new_path, .. } => change(&t, view, new_dirfd, new_path, WriteOp::Create, "create symlink"),
+        Call::Link { new_dirfd, new_path, old_dirfd, old_path, .. } => {
+            // A hard link to a file outside the scopes would carry it in: judge both ends.
+            let (r, mut seen) = change(&t, view, new_dirfd, new_path, WriteOp::Create, "hard link");
+            if r != Response::Continue {
+                return (r, seen);
+            }
+            if let Some(raw) = t.string(old_path)
+                && let Some(lexical) = t.absolute(old_dirfd, &raw)
+            {
+                let resolved = t.resolve(&lexical, false);
+                let a = view.classify(&resolved);
+                if matches!(a, Access::CredentialStore | Access::Hidden | Access::Outside | Access::Protected) {
+                    seen.clear();
+                    return (
+                        Response::Error(libc::EPERM),
+                        vec![denied(pid, "hard link from", control_for(a), Some(describe(&lexical, &resolved)))],
+                    );
+                }
+            }
+            (r, seen)
+        }
+        Call::Rename { old_dirfd, old_path, new_dirfd, new_path, .. } => {
+            let Some(new_raw) = t.string(new_path) else { return cont };
+            let Some(new_abs) = t.absolute(new_dirfd, &new_raw) else { return cont };
+            let new_resolved = t.resolve(&new_abs, false);
+            let new_access = view.classify(&new_resolved);
+            if !matches!(new_access, Access::Writable | Access::Private | Access::Kernel) {
+                return (
+                    Response::Error(error_for(new_access)),
+                    vec![denied(pid, "rename to", control_for(new_access), Some(describe(&new_abs, &new_resolved)))],
+                );
+            }
+            let (r, mut seen) = change(&t, view, old_dirfd, old_path, WriteOp::Rename { to: new_resolved.clone() }, "rename");
+            if r == Response::Continue && seen.is_empty() && new_access == Access::Writable {
+                // Moved in from a private area: a creation in the scope.
+                seen.push(Observation::Write {
+                    pid,
+                    op: WriteOp::Create,
+                    path: new_resolved,
+                });
+            }
+            (r, seen)
+        }
+        Call::Other(_) => cont,
+    }
+}
+
+fn read_argv(t: &Target<'_>, argv: u64) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut total = 0;
+    if argv == 0 {
+        return out;
+    }
+    for p in seccomp::read_pointers(t.pid, argv, MAX_ARGS).unwrap_or_default() {
+        let Ok(s) = seccomp::read_c_string(t.pid, p, MAX_ARG_BYTES) else { break };
+        total += s.len();
+        if total > MAX_ARG_BYTES {
+            out.push("…".into());
+            break;
+        }
+        out.push(String::from_utf8_lossy(&s).into_owned());
+    }
+    out
+}
+
+fn control_for(a: Access) -> &'static str {
+    match a {
+        Access::CredentialStore => "credential-guard",
+        Access::Protected => "protected-path",
+        _ => "mount-namespace",
+    }
+}
+
+/// The error the kernel would give for a write at a path with this access.
+fn error_for(a: Access) -> i32 {
+    match a {
+        Access::Outside | Access::Hidden => libc::ENOENT,
+        Access::ReadOnly => libc::EROFS,
+        _ => libc::EACCES,
+    }
+}
+
+fn open(t: &Target<'_>, view: &View, dirfd: Option<i32>, path: u64, flags: i32) -> (Response, Vec<Observation>) {
+    let pid = t.pid;
+    let Some(raw) = t.string(path) else { return (Response::Continue, Vec::new()) };
+    let Some(lexical) = t.absolute(dirfd, &raw) else { return (Response::Continue, Vec::new()) };
+    let write = flags & WRITE_FLAGS != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE;
+    let resolved = t.resolve(&lexical, flags & libc::O_NOFOLLOW == 0);
+    let access = view.classify(&resolved);
+    let target = Some(describe(&lexical, &resolved));
+    match (access, write) {
+        (Access::CredentialStore, _) => (
+            Response::Error(libc::EACCES),
+            vec![denied(pid, if write { "open for write" } else { "open for read" }, "credential-guard", target)],
+        ),
+        (Access::Outside | Access::Hidden, false) => {
+            (Response::Error(libc::ENOENT), vec![denied(pid, "open for read", "mount-namespace", target)])
+        }
+        (Access::ReadOnly | Access::Kernel | Access::Private | Access::Writable | Access::Protected, false) => {
+            (Response::Continue, Vec::new())
+        }
+        (Access::Writable, true) => {
+            let host = t.root().join(resolved.strip_prefix("/").unwrap_or(&resolved));
+            let op = if std::fs::symlink_metadata(&host).is_ok() {
+                WriteOp::Modify
+            } else {
+                WriteOp::Create
+            };
+            (Response::Continue, vec![Observation::Write { pid, op, path: resolved }])
+        }
+        (Access::Private | Access::Kernel, true) => (Response::Continue, Vec::new()),
+        (a, true) => (Response::Error(error_for(a)), vec![denied(pid, "open for write", control_for(a), target)]),
+    }
+}
+
+fn change(t: &Target<'_>, view: &View, dirfd: Option<i32>, path: u64, op: WriteOp, what: &str) -> (Response, Vec<Observation>) {
+    let Some(raw) = t.string(path) else { return (Response::Continue, Vec::new()) };
+    let Some(lexical) = t.absolute(dirfd, &raw) else { return (Response::Continue, Vec::new()) };
+    // The last component is the name being changed, never followed.
+    let resolved = t.resolve(&lexical, false);
+    match view.classify(&resolved) {
+        Access::Writable => (
+            Response::Continue,
+            vec![Observation::Write {
+                pid: t.pid,
+                op,
+                path: resolved,
+            }],
+        ),
+        Access::Private | Access::Kernel => (Response::Continue, Vec::new()),
+        a => (
+            Response::Error(error_for(a)),
+            vec![denied(t.pid, what, control_for(a), Some(describe(&lexical, &resolved)))],
+        ),
+    }
+}

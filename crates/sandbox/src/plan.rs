@@ -1,0 +1,754 @@
+//! The sandbox plan: everything the in-sandbox init needs, as data.
+//!
+//! The supervisor builds a [`Plan`] from a [`Spec`] (which the session crate fills from the
+//! Grant), sends it to the init process over the control socket, and keeps a [`View`] of it to
+//! judge the paths the observer sees. Keeping the plan as data makes the mount tree reviewable
+//! (`qwarden run --dry-run` prints it) and testable without a kernel.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Where the host's `/etc` is visible inside the sandbox; `/etc` itself is a synthetic directory
+/// of links into it, so `hosts`, `resolv.conf` and `hostname` can be qwarden's own files even
+/// where the host's are symlinks, and secrets such as `shadow` are simply absent.
+pub const HOST_ETC: &str = "/run/host/etc";
+
+/// System directories shown read-only when they exist (symlinks are recreated as symlinks).
+pub const SYSTEM_DIRS: &[&str] = &[
+    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/opt",
+];
+
+/// `/etc` entries that are never linked into the sandbox: password hashes, sudo rules, qwarden's
+/// own configuration, SSH host keys.
+pub const ETC_HIDDEN: &[&str] = &[
+    "shadow", "shadow-", "gshadow", "gshadow-", "sudoers", "sudoers.d", "qwarden", "ssh", "machine-id",
+];
+
+/// Device nodes every sandbox gets (bound from the host's `/dev`).
+pub const BASIC_DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+
+/// Environment variables passed through from the supervisor when set; everything else is dropped.
+pub const ENV_ALLOW: &[&str] = &[
+    "PATH", "LANG", "LANGUAGE", "TERM", "COLORTERM", "TZ", "USER", "LOGNAME", "NO_COLOR",
+    "COLUMNS", "LINES", "RUSTUP_TOOLCHAIN",
+];
+
+/// How writes to a write scope are handled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "mode")]
+pub enum WriteMode {
+    /// Writes land in the scope (sandbox tier).
+    Direct,
+    /// Writes land in a copy at `copy`, mounted at the scope's path (staging's review mode).
+    Review {
+        /// The copy on the host.
+        copy: PathBuf,
+    },
+    /// The scope is shown read-only (prod).
+    ReadOnly,
+}
+
+/// One write scope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteScope {
+    /// The scope's path (host and sandbox alike).
+    pub path: PathBuf,
+    /// Where its writes go.
+    pub mode: WriteMode,
+}
+
+/// Resource limits for the agent's processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Memory, in bytes: `RLIMIT_DATA` per process, and the tree's total where a memory cgroup
+    /// can be made.
+    pub memory_bytes: u64,
+    /// Processes and threads: `RLIMIT_NPROC`, and a pids cgroup where one can be made.
+    pub processes: u64,
+    /// Open files per process (`RLIMIT_NOFILE`).
+    pub open_files: u64,
+    /// CPU seconds per process (`RLIMIT_CPU`).
+    pub cpu_seconds: u64,
+}
+
+/// How strongly the session is isolated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Isolation {
+    /// Namespaces, a fresh root, Landlock and seccomp.
+    Full,
+    /// No user namespaces on this machine: Landlock and seccomp only.
+    LandlockOnly,
+    /// No kernel isolation at all: the human passed `--allow-unsandboxed`. seccomp still observes.
+    Unsandboxed,
+}
+
+impl Isolation {
+    /// How the ledger names it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Isolation::Full => "namespaces+landlock+seccomp",
+            Isolation::LandlockOnly => "degraded: landlock+seccomp (no user namespaces)",
+            Isolation::Unsandboxed => "unsandboxed (--allow-unsandboxed)",
+        }
+    }
+}
+
+/// What the session crate knows about a session, in sandbox terms.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// The session id.
+    pub session: String,
+    /// Scopes shown read-only.
+    pub read: Vec<PathBuf>,
+    /// Scopes the agent writes to.
+    pub write: Vec<WriteScope>,
+    /// Paths hidden inside the scopes (manifest `deny`, credential stores, qwarden's own state).
+    pub hidden: Vec<PathBuf>,
+    /// Credential stores, wherever they are: opening one is always refused and recorded.
+    pub credential_stores: Vec<PathBuf>,
+    /// Paths that stay read-only inside write scopes, whether or not they exist.
+    pub protected: Vec<PathBuf>,
+    /// Extra read-only paths from the workstation profile (toolchains such as `~/.rustup`).
+    pub system_paths: Vec<PathBuf>,
+    /// Device nodes granted beyond the basic set.
+    pub devices: Vec<PathBuf>,
+    /// The user's home directory: inside, an empty private directory.
+    pub home: PathBuf,
+    /// The working directory for the command.
+    pub cwd: PathBuf,
+    /// The command.
+    pub argv: Vec<String>,
+    /// Variables qwarden sets (after the allowlisted ones).
+    pub set_env: Vec<(String, String)>,
+    /// The limits.
+    pub limits: Limits,
+    /// The isolation to build.
+    pub isolation: Isolation,
+    /// The lowest Landlock ABI accepted.
+    pub landlock_min_abi: u32,
+    /// Whether read-only opens are observed (to record denied reads).
+    pub observe_reads: bool,
+    /// The host directory the new root is mounted on (empty; made by the supervisor).
+    pub root_dir: PathBuf,
+    /// Host directory for qwarden's synthetic files (`/etc/hosts` …).
+    pub run_dir: PathBuf,
+}
+
+/// One step of building the sandbox's root, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "op")]
+pub enum Mount {
+    /// A fresh tmpfs at `target` with `mode`.
+    Tmpfs {
+        /// Where, inside the sandbox.
+        target: PathBuf,
+        /// Permission bits of its root.
+        mode: u32,
+    },
+    /// Bind `source` (host) at `target` (sandbox), read-only unless `writable`.
+    Bind {
+        /// Host path.
+        source: PathBuf,
+        /// Sandbox path.
+        target: PathBuf,
+        /// Whether writes are allowed.
+        writable: bool,
+    },
+    /// A symbolic link at `path` pointing to `to`.
+    Symlink {
+        /// The link, inside the sandbox.
+        path: PathBuf,
+        /// Its target.
+        to: PathBuf,
+    },
+    /// A file with fixed contents (read-only once the parent is remounted).
+    File {
+        /// The file, inside the sandbox.
+        path: PathBuf,
+        /// Its contents.
+        contents: String,
+    },
+    /// Hide `target`: an empty read-only tmpfs over a directory, `/dev/null` over a file.
+    Mask {
+        /// The hidden path.
+        target: PathBuf,
+        /// Whether it is a directory.
+        dir: bool,
+    },
+    /// A fresh `/proc` for the sandbox's pid namespace.
+    Proc,
+    /// A private devpts instance at `/dev/pts`, with `/dev/ptmx` pointing into it.
+    Devpts,
+    /// Remount the tmpfs at `target` read-only (after it is populated).
+    SealTmpfs {
+        /// The tmpfs.
+        target: PathBuf,
+    },
+}
+
+/// The plan sent to the init process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// The session id.
+    pub session: String,
+    /// The isolation to build.
+    pub isolation: Isolation,
+    /// The host directory the new root is mounted on.
+    pub root_dir: PathBuf,
+    /// The mount steps, in order.
+    pub mounts: Vec<Mount>,
+    /// The sandbox's host name.
+    pub hostname: String,
+    /// The working directory.
+    pub cwd: PathBuf,
+    /// The command.
+    pub argv: Vec<String>,
+    /// The complete environment.
+    pub env: Vec<(String, String)>,
+    /// The limits.
+    pub limits: Limits,
+    /// Landlock: paths readable (and executable).
+    pub landlock_read: Vec<PathBuf>,
+    /// Landlock: paths writable.
+    pub landlock_write: Vec<PathBuf>,
+    /// Landlock: device nodes readable and writable.
+    pub landlock_devices: Vec<PathBuf>,
+    /// The lowest Landlock ABI accepted.
+    pub landlock_min_abi: u32,
+    /// Whether read-only opens are observed.
+    pub observe_reads: bool,
+    /// Cgroup `cgroup.procs` files the init joins before anything else.
+    pub cgroup_procs: Vec<PathBuf>,
+}
+
+/// A plan that cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// The command is empty.
+    #[error("no command to run: give one after `--`, e.g. `qwarden run --agent a.toml -- bash`")]
+    NoCommand,
+    /// A path is relative or not valid.
+    #[error("`{0}` is not an absolute path; scopes reach the sandbox as absolute paths")]
+    Relative(PathBuf),
+    /// The working directory is not visible in the sandbox.
+    #[error(
+        "the working directory `{0}` is outside every granted scope, so the agent could not start there; run from the project or grant it"
+    )]
+    CwdHidden(PathBuf),
+}
+
+fn depth(p: &Path) -> usize {
+    p.components().count()
+}
+
+impl Plan {
+    /// Builds the plan for `spec`, with `host_env` the supervisor's environment.
+    pub fn build(spec: &Spec, host_env: &[(String, String)]) -> Result<Plan, PlanError> {
+        if spec.argv.is_empty() {
+            return Err(PlanError::NoCommand);
+        }
+        for p in spec
+            .read
+            .iter()
+            .chain(spec.write.iter().map(|w| &w.path))
+            .chain(&spec.system_paths)
+            .chain([&spec.home, &spec.cwd])
+        {
+            if !p.is_absolute() {
+                return Err(PlanError::Relative(p.clone()));
+            }
+        }
+        let view = View::of(spec);
+        if !matches!(view.classify(&spec.cwd), Access::ReadOnly | Access::Writable | Access::Private) {
+            return Err(PlanError::CwdHidden(spec.cwd.clone()));
+        }
+        let mounts = if spec.isolation == Isolation::Full {
+            mounts(spec)
+        } else {
+            Vec::new()
+        };
+        let mut env: Vec<(String, String)> = host_env
+            .iter()
+            .filter(|(k, _)| ENV_ALLOW.contains(&k.as_str()) || k.starts_with("LC_"))
+            .cloned()
+            .collect();
+        let home = spec.home.display().to_string();
+        for (k, v) in [
+            ("HOME", home.as_str()),
+            ("TMPDIR", "/tmp"),
+            ("QWARDEN_SESSION", spec.session.as_str()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .chain(spec.set_env.iter().cloned())
+        {
+            env.retain(|(name, _)| *name != k);
+            env.push((k, v));
+        }
+        if !env.iter().any(|(k, _)| k == "PATH") {
+            env.push(("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()));
+        }
+        let mut landlock_read: Vec<PathBuf> = Vec::new();
+        let mut landlock_write: Vec<PathBuf> = Vec::new();
+        match spec.isolation {
+            Isolation::Full => {
+                // The mount tree already shows only what is granted; Landlock repeats it so that a
+                // mount-level mistake is not enough to escape.
+                landlock_read.extend(["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/opt", "/etc", "/run/host", "/proc", "/dev"].map(PathBuf::from));
+            }
+            Isolation::LandlockOnly | Isolation::Unsandboxed => {
+                landlock_read.extend(SYSTEM_DIRS.iter().map(PathBuf::from));
+                landlock_read.extend(["/etc", "/proc", "/dev"].map(PathBuf::from));
+            }
+        }
+        landlock_read.extend(spec.system_paths.iter().cloned());
+        landlock_read.extend(spec.read.iter().cloned());
+        for w in &spec.write {
+            match w.mode {
+                WriteMode::ReadOnly => landlock_read.push(w.path.clone()),
+                _ => landlock_write.push(w.path.clone()),
+            }
+        }
+        landlock_write.extend(["/tmp".into(), "/dev/shm".into(), spec.home.clone()]);
+        let mut landlock_devices: Vec<PathBuf> = BASIC_DEVICES
+            .iter()
+            .map(|d| Path::new("/dev").join(d))
+            .chain(["/dev/pts".into(), "/dev/ptmx".into()])
+            .collect();
+        landlock_devices.extend(spec.devices.iter().cloned());
+        Ok(Plan {
+            session: spec.session.clone(),
+            isolation: spec.isolation,
+            root_dir: spec.root_dir.clone(),
+            mounts,
+            hostname: "qwarden-sandbox".into(),
+            cwd: spec.cwd.clone(),
+            argv: spec.argv.clone(),
+            env,
+            limits: spec.limits,
+            landlock_read,
+            landlock_write,
+            landlock_devices,
+            landlock_min_abi: spec.landlock_min_abi,
+            observe_reads: spec.observe_reads,
+            cgroup_procs: Vec::new(),
+        })
+    }
+}
+
+/// The mount steps for a fully isolated session.
+fn mounts(spec: &Spec) -> Vec<Mount> {
+    let mut m = Vec::new();
+    for dir in SYSTEM_DIRS {
+        let p = Path::new(dir);
+        match std::fs::symlink_metadata(p) {
+            Ok(md) if md.file_type().is_symlink() => {
+                if let Ok(to) = std::fs::read_link(p) {
+                    m.push(Mount::Symlink {
+                        path: p.into(),
+                        to,
+                    });
+                }
+            }
+            Ok(md) if md.is_dir() => m.push(Mount::Bind {
+                source: p.into(),
+                target: p.into(),
+                writable: false,
+            }),
+            _ => {}
+        }
+    }
+    // /run: a private tmpfs holding the host's /etc, which /etc links into.
+    m.push(Mount::Tmpfs {
+        target: "/run".into(),
+        mode: 0o755,
+    });
+    m.push(Mount::Bind {
+        source: "/etc".into(),
+        target: HOST_ETC.into(),
+        writable: false,
+    });
+    m.push(Mount::Tmpfs {
+        target: "/etc".into(),
+        mode: 0o755,
+    });
+    let mut entries: Vec<String> = std::fs::read_dir("/etc")
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    entries.sort();
+    for name in entries {
+        if ETC_HIDDEN.contains(&name.as_str()) || ["hosts", "resolv.conf", "hostname"].contains(&name.as_str()) {
+            continue;
+        }
+        m.push(Mount::Symlink {
+            path: Path::new("/etc").join(&name),
+            to: Path::new(HOST_ETC).join(&name),
+        });
+    }
+    m.push(Mount::File {
+        path: "/etc/hosts".into(),
+        contents: "127.0.0.1 localhost qwarden-sandbox\n::1 localhost ip6-localhost ip6-loopback\n".into(),
+    });
+    m.push(Mount::File {
+        path: "/etc/hostname".into(),
+        contents: "qwarden-sandbox\n".into(),
+    });
+    // No resolver: names are resolved by qwarden's egress proxy, never inside the sandbox.
+    m.push(Mount::File {
+        path: "/etc/resolv.conf".into(),
+        contents: "# qwarden: the sandbox has no network but qwarden's proxy, which resolves names itself.\nnameserver 127.0.0.1\noptions attempts:1 timeout:1\n".into(),
+    });
+    m.push(Mount::SealTmpfs {
+        target: "/etc".into(),
+    });
+    m.push(Mount::SealTmpfs {
+        target: "/run".into(),
+    });
+    m.push(Mount::Proc);
+    m.push(Mount::Tmpfs {
+        target: "/dev".into(),
+        mode: 0o755,
+    });
+    for d in BASIC_DEVICES.iter().map(|d| Path::new("/dev").join(d)).chain(spec.devices.iter().cloned()) {
+        if d.exists() {
+            m.push(Mount::Bind {
+                source: d.clone(),
+                target: d,
+                writable: true,
+            });
+        }
+    }
+    for (link, to) in [
+        ("/dev/fd", "/proc/self/fd"),
+        ("/dev/stdin", "/proc/self/fd/0"),
+        ("/dev/stdout", "/proc/self/fd/1"),
+        ("/dev/stderr", "/proc/self/fd/2"),
+    ] {
+        m.push(Mount::Symlink {
+            path: link.into(),
+            to: to.into(),
+        });
+    }
+    m.push(Mount::Devpts);
+    m.push(Mount::Tmpfs {
+        target: "/dev/shm".into(),
+        mode: 0o1777,
+    });
+    m.push(Mount::SealTmpfs {
+        target: "/dev".into(),
+    });
+    m.push(Mount::Tmpfs {
+        target: "/tmp".into(),
+        mode: 0o1777,
+    });
+    m.push(Mount::Tmpfs {
+        target: spec.home.clone(),
+        mode: 0o700,
+    });
+    for p in &spec.system_paths {
+        if p.exists() {
+            m.push(Mount::Bind {
+                source: p.clone(),
+                target: p.clone(),
+                writable: false,
+            });
+        }
+    }
+    // Scopes, parents before children so a write scope inside a read scope stays writable.
+    let mut scopes: Vec<(PathBuf, PathBuf, bool)> = spec
+        .read
+        .iter()
+        .map(|r| (r.clone(), r.clone(), false))
+        .chain(spec.write.iter().map(|w| match &w.mode {
+            WriteMode::Direct => (w.path.clone(), w.path.clone(), true),
+            WriteMode::Review { copy } => (copy.clone(), w.path.clone(), true),
+            WriteMode::ReadOnly => (w.path.clone(), w.path.clone(), false),
+        }))
+        .collect();
+    scopes.sort_by(|a, b| depth(&a.1).cmp(&depth(&b.1)).then(a.1.cmp(&b.1)));
+    for (source, target, writable) in scopes.iter().cloned() {
+        m.push(Mount::Bind {
+            source,
+            target,
+            writable,
+        });
+    }
+    // The host path a sandbox path is shown from: the innermost scope containing it.
+    let source_of = |p: &Path| -> Option<PathBuf> {
+        scopes
+            .iter()
+            .filter(|(_, t, _)| p.starts_with(t))
+            .max_by_key(|(_, t, _)| depth(t))
+            .and_then(|(s, t, _)| p.strip_prefix(t).ok().map(|rel| s.join(rel)))
+    };
+    for h in &spec.hidden {
+        if let Some(src) = source_of(h)
+            && let Ok(md) = std::fs::symlink_metadata(&src)
+            && !md.file_type().is_symlink()
+        {
+            m.push(Mount::Mask {
+                target: h.clone(),
+                dir: md.is_dir(),
+            });
+        }
+    }
+    for p in &spec.protected {
+        let in_write = spec
+            .write
+            .iter()
+            .any(|w| p.starts_with(&w.path) && w.mode != WriteMode::ReadOnly);
+        if !in_write {
+            continue;
+        }
+        if let Some(src) = source_of(p)
+            && let Ok(md) = std::fs::symlink_metadata(&src)
+            && !md.file_type().is_symlink()
+        {
+            m.push(Mount::Bind {
+                source: src,
+                target: p.clone(),
+                writable: false,
+            });
+        }
+    }
+    m
+}
+
+/// What the sandbox allows at a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Access {
+    /// Not in the sandbox at all.
+    Outside,
+    /// A credential store: never opened.
+    CredentialStore,
+    /// Hidden inside a scope.
+    Hidden,
+    /// Visible, read-only (system directories, read scopes, read-only write scopes).
+    ReadOnly,
+    /// A protected path inside a write scope.
+    Protected,
+    /// Inside a write scope.
+    Writable,
+    /// The sandbox's own private areas (`/tmp`, the home directory, `/dev/shm`): writable,
+    /// discarded at the end, not recorded.
+    Private,
+    /// Kernel interfaces (`/proc`, `/dev`): left to the kernel.
+    Kernel,
+}
+
+/// The supervisor's picture of the sandbox's file system, for judging observed paths.
+#[derive(Debug, Clone, Default)]
+pub struct View {
+    entries: Vec<(PathBuf, Access)>,
+}
+
+impl View {
+    /// The view for `spec`.
+    pub fn of(spec: &Spec) -> View {
+        let mut entries: Vec<(PathBuf, Access)> = Vec::new();
+        for d in SYSTEM_DIRS.iter().chain(&["/etc", "/run"]) {
+            entries.push((d.into(), Access::ReadOnly));
+        }
+        for p in &spec.system_paths {
+            entries.push((p.clone(), Access::ReadOnly));
+        }
+        entries.push(("/proc".into(), Access::Kernel));
+        // The sandbox's pid 1 is qwarden's init and the supervisor is outside the pid namespace:
+        // reaching either through /proc is an escape attempt.
+        for f in ["environ", "mem", "root", "cwd", "fd", "maps", "map_files", "auxv", "stack", "syscall", "pagemap"] {
+            entries.push((Path::new("/proc/1").join(f), Access::Hidden));
+        }
+        entries.push((format!("/proc/{}", std::process::id()).into(), Access::Hidden));
+        // /dev holds only the basic nodes and the granted devices; any other device is refused.
+        entries.push(("/dev".into(), Access::Outside));
+        for d in BASIC_DEVICES
+            .iter()
+            .chain(&["pts", "ptmx", "fd", "stdin", "stdout", "stderr"])
+            .map(|d| Path::new("/dev").join(d))
+            .chain(spec.devices.iter().cloned())
+        {
+            entries.push((d, Access::Kernel));
+        }
+        for d in ["/tmp", "/dev/shm"] {
+            entries.push((d.into(), Access::Private));
+        }
+        entries.push((spec.home.clone(), Access::Private));
+        for r in &spec.read {
+            entries.push((r.clone(), Access::ReadOnly));
+        }
+        for w in &spec.write {
+            let access = if w.mode == WriteMode::ReadOnly {
+                Access::ReadOnly
+            } else {
+                Access::Writable
+            };
+            entries.push((w.path.clone(), access));
+        }
+        for p in &spec.protected {
+            if spec
+                .write
+                .iter()
+                .any(|w| p.starts_with(&w.path) && w.mode != WriteMode::ReadOnly)
+            {
+                entries.push((p.clone(), Access::Protected));
+            }
+        }
+        for h in &spec.hidden {
+            entries.push((h.clone(), Access::Hidden));
+        }
+        for c in &spec.credential_stores {
+            entries.push((c.clone(), Access::CredentialStore));
+        }
+        View { entries }
+    }
+
+    /// What the sandbox allows at `path` (absolute, normalised): the rule of the longest matching
+    /// entry; credential stores win wherever they appear.
+    pub fn classify(&self, path: &Path) -> Access {
+        if self
+            .entries
+            .iter()
+            .any(|(p, a)| *a == Access::CredentialStore && path.starts_with(p))
+        {
+            return Access::CredentialStore;
+        }
+        let matched = self
+            .entries
+            .iter()
+            .filter(|(p, _)| path.starts_with(p))
+            .max_by_key(|(p, a)| (depth(p), *a == Access::Hidden || *a == Access::Protected))
+            .map(|(_, a)| *a);
+        match matched {
+            Some(a) => a,
+            // The directories leading to a mount (`/`, `/home`, …) exist, empty and read-only.
+            None if self.entries.iter().any(|(p, a)| {
+                p.starts_with(path) && !matches!(a, Access::Hidden | Access::CredentialStore | Access::Outside)
+            }) =>
+            {
+                Access::ReadOnly
+            }
+            None => Access::Outside,
+        }
+    }
+}
+
+/// Normalises an absolute path lexically: removes `.`, resolves `..` against the prefix.
+pub fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in path.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::Normal(n) => out.push(n),
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn spec() -> Spec {
+        Spec {
+            session: "s1".into(),
+            read: vec!["/home/u/proj".into()],
+            write: vec![WriteScope {
+                path: "/home/u/proj/src".into(),
+                mode: WriteMode::Direct,
+            }],
+            hidden: vec!["/home/u/proj/data/private".into()],
+            credential_stores: vec!["/home/u/.qiskit".into()],
+            protected: vec!["/home/u/proj/src/.git/hooks".into(), "/home/u/proj/.github".into()],
+            system_paths: vec![],
+            devices: vec![],
+            home: "/home/u".into(),
+            cwd: "/home/u/proj".into(),
+            argv: vec!["true".into()],
+            set_env: vec![],
+            limits: Limits {
+                memory_bytes: 1 << 30,
+                processes: 64,
+                open_files: 256,
+                cpu_seconds: 60,
+            },
+            isolation: Isolation::Full,
+            landlock_min_abi: 1,
+            observe_reads: true,
+            root_dir: "/var/tmp/root".into(),
+            run_dir: "/var/tmp/run".into(),
+        }
+    }
+
+    #[test]
+    fn the_view_judges_by_the_innermost_rule() {
+        let v = View::of(&spec());
+        assert_eq!(v.classify(Path::new("/home/u/proj/README")), Access::ReadOnly);
+        assert_eq!(v.classify(Path::new("/home/u/proj/src/a.py")), Access::Writable);
+        assert_eq!(v.classify(Path::new("/home/u/proj/src/.git/hooks/x")), Access::Protected);
+        assert_eq!(v.classify(Path::new("/home/u/proj/.github/ci.yml")), Access::ReadOnly);
+        assert_eq!(v.classify(Path::new("/home/u/proj/data/private/k")), Access::Hidden);
+        assert_eq!(v.classify(Path::new("/home/u/.qiskit/qiskit-ibm.json")), Access::CredentialStore);
+        assert_eq!(v.classify(Path::new("/home/u/.cache/x")), Access::Private);
+        assert_eq!(v.classify(Path::new("/root/secret")), Access::Outside);
+        assert_eq!(v.classify(Path::new("/usr/bin/python3")), Access::ReadOnly);
+        assert_eq!(v.classify(Path::new("/proc/self/environ")), Access::Kernel);
+    }
+
+    #[test]
+    fn the_environment_is_an_allowlist() {
+        let env = vec![
+            ("PATH".to_owned(), "/usr/bin".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY".to_owned(), "x".to_owned()),
+            ("HOME".to_owned(), "/root".to_owned()),
+            ("LC_ALL".to_owned(), "C".to_owned()),
+            ("SSH_AUTH_SOCK".to_owned(), "/tmp/agent".to_owned()),
+        ];
+        let plan = Plan::build(&spec(), &env).unwrap();
+        let names: Vec<&str> = plan.env.iter().map(|(k, _)| k.as_str()).collect();
+        assert!(names.contains(&"PATH") && names.contains(&"LC_ALL"));
+        assert!(!names.contains(&"AWS_SECRET_ACCESS_KEY") && !names.contains(&"SSH_AUTH_SOCK"));
+        assert!(plan.env.contains(&("HOME".to_owned(), "/home/u".to_owned())));
+    }
+
+    #[test]
+    fn a_cwd_outside_the_scopes_is_refused() {
+        let mut s = spec();
+        s.cwd = "/srv".into();
+        assert!(matches!(Plan::build(&s, &[]), Err(PlanError::CwdHidden(_))));
+        s.cwd = "/home/u/proj".into();
+        s.argv.clear();
+        assert!(matches!(Plan::build(&s, &[]), Err(PlanError::NoCommand)));
+    }
+
+    #[test]
+    fn write_scopes_are_bound_after_the_read_scopes_that_contain_them() {
+        let plan = Plan::build(&spec(), &[]).unwrap();
+        let binds: Vec<(&Path, bool)> = plan
+            .mounts
+            .iter()
+            .filter_map(|m| match m {
+                Mount::Bind { target, writable, .. } if target.starts_with("/home/u") => Some((target.as_path(), *writable)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(binds.first(), Some(&(Path::new("/home/u/proj"), false)));
+        assert_eq!(binds.get(1), Some(&(Path::new("/home/u/proj/src"), true)));
+    }
+
+    #[test]
+    fn normalize_is_lexical() {
+        assert_eq!(normalize(Path::new("/a/./b/../c")), PathBuf::from("/a/c"));
+        assert_eq!(normalize(Path::new("/../..")), PathBuf::from("/"));
+    }
+}

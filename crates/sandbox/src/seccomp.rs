@@ -1,0 +1,102 @@
+//! The seccomp filter and the supervisor's side of seccomp user notifications.
+//!
+//! Just before exec, the sandbox child sets `no_new_privs` ([`set_no_new_privs`]), installs the one
+//! filter built by [`program`] with [`install`], which hands back a listener fd, passes that fd to
+//! the supervisor over a Unix socket (`SCM_RIGHTS`) and execs the agent. The supervisor wraps it
+//! in a [`Listener`], waits for notifications ([`Listener::wait`], [`Listener::recv`]), works out
+//! what each one means ([`decode`], reading paths and argv from the target with
+//! [`read_c_string`] and [`read_pointers`]), records it and answers ([`Listener::respond`]).
+//!
+//! # Actions
+//!
+//! | system call | action |
+//! |---|---|
+//! | any call from a foreign architecture (`seccomp_data.arch` is not the native `AUDIT_ARCH`: i386 `int 0x80` on x86_64, arm32 on aarch64) | `SECCOMP_RET_KILL_PROCESS` |
+//! | x86_64: any number with the x32 bit (`0x4000_0000`) | `SECCOMP_RET_ERRNO(ENOSYS)` |
+//! | `clone3` | `SECCOMP_RET_ERRNO(ENOSYS)` |
+//! | the denied set below | `SECCOMP_RET_USER_NOTIF`; the supervisor answers `EPERM` and records a violation |
+//! | the observed set below | `SECCOMP_RET_USER_NOTIF`; the supervisor reads the path and answers continue or an error |
+//! | everything else | `SECCOMP_RET_ALLOW` |
+//!
+//! Denied calls go through the supervisor rather than `SECCOMP_RET_ERRNO` so that every attempt is
+//! recorded: an `ERRNO` verdict, from this filter or any later one, takes precedence over
+//! `USER_NOTIF` and would leave no trace. It stays fail-closed: once the listener is gone the
+//! kernel answers every notified call with `ENOSYS`, without running it.
+//!
+//! Arguments are compared on their low 32 bits only. Every argument the filter looks at is an
+//! `int` or `unsigned int` in the kernel (clone's flags go through `lower_32_bits`), so garbage in
+//! the high word changes nothing for the kernel, and must change nothing for the filter either:
+//! `ioctl(fd, 0xdead_beef_0000_5412, …)` is still `TIOCSTI`.
+//!
+//! `clone3` takes its flags behind a pointer that a filter cannot read, so it is refused in the
+//! kernel with `ENOSYS`; glibc (2.34+) then falls back to `clone`, whose flags are checked. x32
+//! system calls share `AUDIT_ARCH_X86_64` and differ from native ones only by that bit, so without
+//! the x32 rule `0x4000_0000 | nr` would be an unchecked alias of a denied call.
+//!
+//! ## Denied set
+//!
+//! The same list, with the numbers of the machine it runs on, is [`denied_syscalls`].
+//!
+//! | system call | denied when | why |
+//! |---|---|---|
+//! | `ptrace` | always | attach to, read and write other processes, including other agents' |
+//! | `process_vm_readv`, `process_vm_writev` | always | read and write another process's memory without attaching |
+//! | `mount`, `umount2`, `pivot_root`, `chroot` | always | reshape the mount tree the sandbox built |
+//! | `move_mount`, `open_tree`, `open_tree_attr`, `fsopen`, `fsconfig`, `fsmount`, `fspick`, `mount_setattr` | always | the same through the new mount API |
+//! | `unshare`, `setns` | always | make or join namespaces: a new user namespace hands back every capability inside it and a large kernel attack surface |
+//! | `clone` | flags include `CLONE_NEWUSER`, `CLONE_NEWNS`, `CLONE_NEWPID`, `CLONE_NEWNET`, `CLONE_NEWIPC`, `CLONE_NEWUTS` or `CLONE_NEWCGROUP` | the same as `unshare`, at fork time; plain `fork`, `vfork` and threads are allowed |
+//! | `bpf` | always | load eBPF programs and maps into the kernel |
+//! | `perf_event_open` | always | kernel profiling: side channels and a long record of privilege escalations |
+//! | `keyctl`, `add_key`, `request_key` | always | kernel keyrings outlive the sandbox and are shared with the user's other sessions |
+//! | `userfaultfd` | always | stall kernel page faults at will, a staple of kernel race exploits |
+//! | `io_uring_setup`, `io_uring_enter`, `io_uring_register` | always | io_uring performs file and network operations that seccomp never sees |
+//! | `kexec_load`, `kexec_file_load` | always | replace the running kernel |
+//! | `init_module`, `finit_module`, `delete_module` | always | load or unload kernel code |
+//! | `swapon`, `swapoff`, `reboot`, `acct`, `quotactl`, `quotactl_fd` | always | system administration |
+//! | `open_by_handle_at` | always | open files by handle, bypassing path-based confinement (the classic container escape) |
+//! | `name_to_handle_at` | always | mint those handles; leaks inode identity |
+//! | `syslog` | always | read or clear the kernel log |
+//! | `iopl`, `ioperm` (x86_64) | always | raw I/O port access |
+//! | `lookup_dcookie` | always | obsolete profiling interface |
+//! | `uselib` (x86_64) | always | obsolete a.out library loader |
+//! | `kcmp` | always | compare other processes' kernel objects (fd and address probing) |
+//! | `pidfd_getfd` | always | take a copy of another process's file descriptor |
+//! | `fanotify_init` | always | filesystem-wide monitoring and permission decisions |
+//! | `vhangup` | always | hang up the terminal |
+//! | `settimeofday`, `clock_settime`, `clock_adjtime`, `adjtimex` | always | change the system clock under the audit log, TLS and TOTP (read-only `adjtimex` queries are refused too) |
+//! | `nfsservctl` | always | removed NFS server control; nothing legitimate calls it |
+//! | `personality` | the persona is not `PER_LINUX` (0) or the query `0xffff_ffff` | `ADDR_NO_RANDOMIZE` turns ASLR off for what the agent runs next, `READ_IMPLIES_EXEC` makes data executable |
+//! | `ioctl` | request is `TIOCSTI` or `TIOCLINUX` | push keystrokes into the human's terminal |
+//!
+//! `CLONE_NEWTIME` is not in the `clone` mask on purpose: in `clone`'s flags word `0x80` is part of
+//! the exit signal (`CSIGNAL`), and a time namespace can only be asked for through `clone3` (ENOSYS)
+//! or `unshare` (denied). `seccomp` itself stays allowed: the agent can only narrow its own
+//! filters, and the kernel refuses (`EBUSY`) a second listener below ours, so nobody else can
+//! answer our notifications.
+//!
+//! ## Observed set
+//!
+//! `execve`, `execveat`; `open`, `openat`, `creat`, `openat2`; `unlink`, `unlinkat`, `rmdir`,
+//! `rename`, `renameat`, `renameat2`, `link`, `linkat`, `symlink`, `symlinkat`, `mkdir`, `mkdirat`,
+//! `mknod`, `mknodat`, `truncate`. Legacy calls that aarch64 lacks (`open`, `creat`, `rename`,
+//! `renameat`, …) are simply absent there. Unless [`FilterOptions::observe_reads`] is set, `open`
+//! and `openat` are only notified when their flags carry write intent (`O_WRONLY`, `O_RDWR`,
+//! `O_CREAT`, `O_TRUNC`, `O_APPEND`); `creat` and `openat2` (flags behind a pointer) always are.
+//!
+//! ## What this is not
+//!
+//! User notification is racy by design: another thread of the target can rewrite a path after the
+//! supervisor has read it and before the kernel does, and `Continue` lets the kernel re-read it.
+//! Observation is for the audit log; what the agent may actually touch is enforced by the mount
+//! tree and Landlock. For allowed system calls the verdict depends on the number alone, so the
+//! kernel's seccomp action cache (5.11+) lets them skip the filter entirely.
+
+mod decode;
+mod filter;
+mod memory;
+mod notify;
+
+pub use decode::{Call, decode};
+pub use filter::{AUDIT_ARCH, DeniedSyscall, FilterOptions, denied_syscalls, program};
+pub use memory::{PATH_MAX, read_c_string, read_open_how_flags, read_pointers};
+pub use notify::{AbiMismatch, Listener, Notification, Response, Wait, install, set_no_new_privs};

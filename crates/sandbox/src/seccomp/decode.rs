@@ -1,0 +1,262 @@
+//! What a notification means, from its system call number and raw arguments.
+
+use libc::c_long;
+
+use super::filter::denied_syscalls;
+
+/// A notified system call, decoded. Pointers (`path`, `argv`, …) are addresses in the target's
+/// memory: read them with [`read_c_string`](super::read_c_string) and
+/// [`read_pointers`](super::read_pointers). A directory fd of `None` means `AT_FDCWD` (or a legacy
+/// call without one): the path is relative to the target's working directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Call {
+    /// A call from the denied set: answer it with an error and record a violation.
+    Denied {
+        /// The system call's name.
+        name: &'static str,
+    },
+    /// `execve` or `execveat`.
+    Exec {
+        /// Directory fd of `execveat`.
+        dirfd: Option<i32>,
+        /// The program's path (empty with `AT_EMPTY_PATH`: the fd itself is executed).
+        path: u64,
+        /// The NULL-terminated argv array.
+        argv: u64,
+        /// `execveat` flags (`AT_EMPTY_PATH`, `AT_SYMLINK_NOFOLLOW`); 0 for `execve`.
+        flags: i32,
+    },
+    /// `open`, `openat` or `creat` (whose flags are `O_CREAT | O_WRONLY | O_TRUNC`).
+    Open {
+        /// Directory fd of `openat`.
+        dirfd: Option<i32>,
+        /// The path.
+        path: u64,
+        /// The open flags.
+        flags: i32,
+    },
+    /// `openat2`: the flags are in the `open_how` struct, see
+    /// [`read_open_how_flags`](super::read_open_how_flags).
+    OpenHow {
+        /// Directory fd.
+        dirfd: Option<i32>,
+        /// The path.
+        path: u64,
+        /// Address of the `struct open_how`.
+        how: u64,
+    },
+    /// `unlink`, `unlinkat` or `rmdir`.
+    Unlink {
+        /// Directory fd of `unlinkat`.
+        dirfd: Option<i32>,
+        /// The path.
+        path: u64,
+        /// A directory is removed (`rmdir`, `AT_REMOVEDIR`).
+        dir: bool,
+    },
+    /// `rename`, `renameat` or `renameat2`.
+    Rename {
+        /// Directory fd of the old path.
+        old_dirfd: Option<i32>,
+        /// The old path.
+        old_path: u64,
+        /// Directory fd of the new path.
+        new_dirfd: Option<i32>,
+        /// The new path.
+        new_path: u64,
+        /// `renameat2` flags (`RENAME_NOREPLACE`, `RENAME_EXCHANGE`, `RENAME_WHITEOUT`).
+        flags: u32,
+    },
+    /// `link` or `linkat`.
+    Link {
+        /// Directory fd of the existing path.
+        old_dirfd: Option<i32>,
+        /// The existing path (empty with `AT_EMPTY_PATH`: the fd itself is linked).
+        old_path: u64,
+        /// Directory fd of the new path.
+        new_dirfd: Option<i32>,
+        /// The new path.
+        new_path: u64,
+        /// `linkat` flags (`AT_SYMLINK_FOLLOW`, `AT_EMPTY_PATH`).
+        flags: i32,
+    },
+    /// `symlink` or `symlinkat`.
+    Symlink {
+        /// What the link points to; never resolved by the call.
+        target: u64,
+        /// Directory fd of the new path.
+        new_dirfd: Option<i32>,
+        /// The new path.
+        new_path: u64,
+    },
+    /// `mkdir` or `mkdirat`.
+    Mkdir {
+        /// Directory fd.
+        dirfd: Option<i32>,
+        /// The path.
+        path: u64,
+    },
+    /// `mknod` or `mknodat`.
+    Mknod {
+        /// Directory fd.
+        dirfd: Option<i32>,
+        /// The path.
+        path: u64,
+        /// File type and permissions (`S_IFCHR` and `S_IFBLK` make devices).
+        mode: u32,
+    },
+    /// `truncate`.
+    Truncate {
+        /// The path.
+        path: u64,
+    },
+    /// Anything else: the filter never notifies these, so a supervisor seeing one should fail
+    /// closed.
+    Other(i32),
+}
+
+/// Decodes a notification for a native system call (the filter kills every other architecture).
+///
+/// A notified `clone`, `ioctl` or `personality` decodes as [`Call::Denied`] without re-checking its
+/// arguments: the filter only notifies them when the arguments are the denied ones.
+pub fn decode(nr: i32, args: [u64; 6]) -> Call {
+    let [a0, a1, a2, a3, a4, _] = args;
+    match c_long::from(nr) {
+        libc::SYS_execve => Call::Exec {
+            dirfd: None,
+            path: a0,
+            argv: a1,
+            flags: 0,
+        },
+        libc::SYS_execveat => Call::Exec {
+            dirfd: dirfd(a0),
+            path: a1,
+            argv: a2,
+            flags: int(a4),
+        },
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_open => Call::Open {
+            dirfd: None,
+            path: a0,
+            flags: int(a1),
+        },
+        libc::SYS_openat => Call::Open {
+            dirfd: dirfd(a0),
+            path: a1,
+            flags: int(a2),
+        },
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_creat => Call::Open {
+            dirfd: None,
+            path: a0,
+            flags: libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC,
+        },
+        libc::SYS_openat2 => Call::OpenHow {
+            dirfd: dirfd(a0),
+            path: a1,
+            how: a2,
+        },
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_unlink => Call::Unlink {
+            dirfd: None,
+            path: a0,
+            dir: false,
+        },
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_rmdir => Call::Unlink {
+            dirfd: None,
+            path: a0,
+            dir: true,
+        },
+        libc::SYS_unlinkat => Call::Unlink {
+            dirfd: dirfd(a0),
+            path: a1,
+            dir: int(a2) & libc::AT_REMOVEDIR != 0,
+        },
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_rename => rename(None, a0, None, a1, 0),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_renameat => rename(dirfd(a0), a1, dirfd(a2), a3, 0),
+        libc::SYS_renameat2 => rename(dirfd(a0), a1, dirfd(a2), a3, a4 as u32),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_link => link(None, a0, None, a1, 0),
+        libc::SYS_linkat => link(dirfd(a0), a1, dirfd(a2), a3, int(a4)),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_symlink => Call::Symlink {
+            target: a0,
+            new_dirfd: None,
+            new_path: a1,
+        },
+        libc::SYS_symlinkat => Call::Symlink {
+            target: a0,
+            new_dirfd: dirfd(a1),
+            new_path: a2,
+        },
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_mkdir => Call::Mkdir {
+            dirfd: None,
+            path: a0,
+        },
+        libc::SYS_mkdirat => Call::Mkdir {
+            dirfd: dirfd(a0),
+            path: a1,
+        },
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_mknod => Call::Mknod {
+            dirfd: None,
+            path: a0,
+            mode: a1 as u32,
+        },
+        libc::SYS_mknodat => Call::Mknod {
+            dirfd: dirfd(a0),
+            path: a1,
+            mode: a2 as u32,
+        },
+        libc::SYS_truncate => Call::Truncate { path: a0 },
+        _ => denied_syscalls()
+            .iter()
+            .find(|d| d.nr == nr)
+            .map_or(Call::Other(nr), |d| Call::Denied { name: d.name }),
+    }
+}
+
+/// The kernel reads `int` arguments from the low 32 bits of the register.
+fn int(arg: u64) -> i32 {
+    arg as u32 as i32
+}
+
+fn dirfd(arg: u64) -> Option<i32> {
+    Some(int(arg)).filter(|&fd| fd != libc::AT_FDCWD)
+}
+
+fn rename(
+    old_dirfd: Option<i32>,
+    old_path: u64,
+    new_dirfd: Option<i32>,
+    new_path: u64,
+    flags: u32,
+) -> Call {
+    Call::Rename {
+        old_dirfd,
+        old_path,
+        new_dirfd,
+        new_path,
+        flags,
+    }
+}
+
+fn link(
+    old_dirfd: Option<i32>,
+    old_path: u64,
+    new_dirfd: Option<i32>,
+    new_path: u64,
+    flags: i32,
+) -> Call {
+    Call::Link {
+        old_dirfd,
+        old_path,
+        new_dirfd,
+        new_path,
+        flags,
+    }
+}

@@ -1,0 +1,141 @@
+//! The supervisor's side of starting a sandbox: exec the init, send it the plan, receive what it
+//! reports.
+
+#![allow(unsafe_code)]
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command};
+
+use crate::init::{CONTROL_FD, MAX_PLAN};
+use crate::plan::Plan;
+use crate::sys;
+
+/// What the init reports.
+#[derive(Debug)]
+pub enum Report {
+    /// The seccomp listener for the agent: observation can start.
+    Listener(OwnedFd),
+    /// How the agent was confined (Landlock ABI and so on).
+    Confinement(String),
+    /// Something was not applied but the session can go on.
+    Warning(String),
+    /// Setting up failed; the agent did not start.
+    Failed(String),
+    /// The agent exited with this wait status.
+    Exited(i32),
+    /// The init closed the control socket without reporting an exit.
+    Closed,
+}
+
+/// A sandbox being started or running.
+pub struct Sandbox {
+    child: Child,
+    control: OwnedFd,
+}
+
+/// Why a sandbox could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// The init could not be executed.
+    #[error("cannot start the sandbox init `{exe}`: {source}")]
+    Exec {
+        /// The executable.
+        exe: String,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The plan could not be sent.
+    #[error("cannot send the sandbox plan: {0}")]
+    Plan(String),
+}
+
+impl Sandbox {
+    /// Starts `exe args…` as the sandbox init (it must call [`crate::init::main`] with descriptor
+    /// [`CONTROL_FD`]) and sends it `plan`.
+    pub fn start(plan: &Plan, exe: &Path, args: &[&str]) -> Result<Sandbox, SpawnError> {
+        let bytes = serde_json::to_vec(plan).map_err(|e| SpawnError::Plan(e.to_string()))?;
+        if bytes.len() > MAX_PLAN {
+            return Err(SpawnError::Plan(format!(
+                "the plan is {} bytes, over the {MAX_PLAN}-byte limit; grant fewer scopes",
+                bytes.len()
+            )));
+        }
+        let (ours, theirs) = sys::seqpacket_pair().map_err(|e| SpawnError::Exec {
+            exe: exe.display().to_string(),
+            source: e,
+        })?;
+        let theirs_raw = theirs.as_raw_fd();
+        let mut cmd = Command::new(exe);
+        cmd.args(args);
+        // SAFETY: the closure runs between fork and exec and only makes async-signal-safe
+        // system calls (dup2, fcntl, prctl).
+        unsafe {
+            cmd.pre_exec(move || {
+                if theirs_raw == CONTROL_FD {
+                    sys::keep_on_exec(CONTROL_FD)?;
+                } else {
+                    // SAFETY: the descriptor is open in the child until exec.
+                    let fd = std::os::fd::BorrowedFd::borrow_raw(theirs_raw);
+                    sys::dup2(fd, CONTROL_FD)?;
+                }
+                sys::set_parent_death_signal(libc::SIGKILL)
+            });
+        }
+        let child = cmd.spawn().map_err(|e| SpawnError::Exec {
+            exe: exe.display().to_string(),
+            source: e,
+        })?;
+        drop(theirs);
+        sys::send_message(ours.as_fd(), &bytes, None).map_err(|e| SpawnError::Plan(e.to_string()))?;
+        Ok(Sandbox {
+            child,
+            control: ours,
+        })
+    }
+
+    /// The init's pid (outside the sandbox's pid namespace).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the init's next report.
+    pub fn next(&self) -> Report {
+        match sys::recv_message(self.control.as_fd(), 64 * 1024) {
+            Err(e) => Report::Failed(format!("lost contact with the sandbox: {e}")),
+            Ok((msg, fd)) => {
+                let Some((&tag, payload)) = msg.split_first() else {
+                    return Report::Closed;
+                };
+                let text = || String::from_utf8_lossy(payload).into_owned();
+                match (tag, fd) {
+                    (b'L', Some(fd)) => Report::Listener(fd),
+                    (b'I', _) => Report::Confinement(text()),
+                    (b'W', _) => Report::Warning(text()),
+                    (b'E', _) => Report::Failed(text()),
+                    (b'X', _) => {
+                        let status = payload
+                            .get(..4)
+                            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                            .map_or(0, i32::from_le_bytes);
+                        Report::Exited(status)
+                    }
+                    _ => Report::Failed(format!("unexpected message from the sandbox (tag {tag})")),
+                }
+            }
+        }
+    }
+
+    /// Kills the whole tree (the init's death takes pid 1 and everything under it along).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+    }
+
+    /// Waits for the init to exit; returns its exit code.
+    pub fn wait(mut self) -> io::Result<i32> {
+        let status = self.child.wait()?;
+        Ok(status.code().unwrap_or(125))
+    }
+}

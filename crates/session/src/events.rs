@@ -1,0 +1,201 @@
+//! Observations and write-set changes as audit events, and the recorder thread.
+
+use std::path::Path;
+use std::sync::mpsc::Receiver;
+
+use qwarden_ledger::cas::{DirCas, Digest};
+use qwarden_ledger::event::{
+    EnvChange, EnvVar, Event, Exec, ExitStatus, FileOp, FileWrite, Payload, Timestamp, Violation,
+};
+use qwarden_ledger::home::LedgerHome;
+use qwarden_ledger::log::CheckpointPolicy;
+use qwarden_sandbox::observe::{Observation, WriteOp};
+use qwarden_sandbox::writeset::{Change, Op};
+
+use crate::summary::{Counts, Denial};
+
+/// What the recorder saw while the agent ran.
+#[derive(Debug, Default)]
+pub struct Recorded {
+    /// Totals.
+    pub counts: Counts,
+    /// The first commands run (argv joined), for the summary.
+    pub commands: Vec<String>,
+    /// Every denial, for the summary.
+    pub denials: Vec<Denial>,
+}
+
+const MAX_BATCH: usize = 4096;
+const SUMMARY_COMMANDS: usize = 200;
+
+fn digest(s: &Option<String>) -> Option<Digest> {
+    s.as_deref().and_then(|d| d.parse().ok())
+}
+
+/// An observation as an event (without session and agent).
+pub fn observation(o: &Observation) -> Event {
+    let body: qwarden_ledger::event::Body = match o {
+        Observation::Exec {
+            pid,
+            argv,
+            cwd,
+            path,
+            sha256,
+        } => Exec {
+            pid: *pid,
+            argv: Payload::Inline(argv.clone()),
+            cwd: cwd.clone(),
+            path: path.clone(),
+            sha256: digest(sha256),
+        }
+        .into(),
+        Observation::Write { pid, op, path } => {
+            let (op, new_path) = match op {
+                WriteOp::Modify | WriteOp::Truncate => (FileOp::Modify, None),
+                WriteOp::Create => (FileOp::Create, None),
+                WriteOp::Delete => (FileOp::Delete, None),
+                WriteOp::Rename { to } => (FileOp::Rename, Some(to.display().to_string())),
+            };
+            FileWrite {
+                op,
+                path: path.display().to_string(),
+                new_path,
+                size: None,
+                sha256_before: None,
+                sha256_after: None,
+                pid: Some(*pid),
+            }
+            .into()
+        }
+        Observation::Denied {
+            pid,
+            attempted,
+            control,
+            target,
+        } => Violation {
+            attempted: attempted.clone(),
+            control: (*control).to_owned(),
+            target: target.clone(),
+            pid: Some(*pid),
+        }
+        .into(),
+    };
+    let e = Event::new(Timestamp::now(), body);
+    if matches!(o, Observation::Write { .. }) {
+        // Intent, seen before the kernel ran the call; the write set at the end is authoritative.
+        e.with_details(serde_json::json!({ "observed": "intent" }))
+    } else {
+        e
+    }
+}
+
+/// A write-set change as the authoritative `file.write` event.
+pub fn file_write(c: &Change) -> Event {
+    let op = match c.op {
+        Op::Create => FileOp::Create,
+        Op::Modify => FileOp::Modify,
+        Op::Delete => FileOp::Delete,
+    };
+    Event::new(
+        Timestamp::now(),
+        FileWrite {
+            op,
+            path: c.path.display().to_string(),
+            new_path: None,
+            size: c.size,
+            sha256_before: digest(&c.sha256_before),
+            sha256_after: digest(&c.sha256_after),
+            pid: None,
+        },
+    )
+    .with_details(serde_json::json!({ "observed": "write-set" }))
+}
+
+/// The sandbox's environment as an `env.change` event (sensitive values are hashed by the ledger).
+pub fn env_change(env: &[(String, String)]) -> Event {
+    Event::new(
+        Timestamp::now(),
+        EnvChange {
+            changes: Payload::Inline(env.iter().map(|(k, v)| EnvVar::set(k.clone(), v)).collect()),
+            pid: None,
+        },
+    )
+}
+
+/// The agent's wait status as the ledger's exit record.
+pub fn exit_status(status: Option<i32>) -> ExitStatus {
+    match status {
+        Some(s) if s & 0x7f == 0 => ExitStatus {
+            code: Some((s >> 8) & 0xff),
+            signal: None,
+        },
+        Some(s) => ExitStatus {
+            code: None,
+            signal: Some(s & 0x7f),
+        },
+        None => ExitStatus {
+            code: None,
+            signal: None,
+        },
+    }
+}
+
+/// Records observations until the channel closes, in batches: one batch per wake-up, so a burst
+/// of execs costs one round of fsyncs.
+pub fn record_all(
+    rx: &Receiver<Observation>,
+    state: &Path,
+    checkpoints: CheckpointPolicy,
+    session: &str,
+    agent: &str,
+) -> Result<Recorded, String> {
+    let ledger = LedgerHome::new(state)
+        .open(checkpoints)
+        .map_err(|e| e.to_string())?;
+    let mut cas = DirCas::open(state.join("cas")).map_err(|e| e.to_string())?;
+    let mut rec = Recorded::default();
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(o) => batch.push(o),
+                Err(_) => break,
+            }
+        }
+        let mut entries = Vec::with_capacity(batch.len());
+        for o in &batch {
+            rec.count(o);
+            let e = observation(o).with_session(session).with_agent(agent);
+            entries.push(e.to_jcs(&mut cas).map_err(|e| e.to_string())?);
+        }
+        ledger.append_all(&entries).map_err(|e| e.to_string())?;
+    }
+    Ok(rec)
+}
+
+impl Recorded {
+    fn count(&mut self, o: &Observation) {
+        match o {
+            Observation::Exec { argv, .. } => {
+                self.counts.execs += 1;
+                if self.commands.len() < SUMMARY_COMMANDS {
+                    self.commands.push(argv.join(" "));
+                }
+            }
+            Observation::Write { .. } => self.counts.write_intents += 1,
+            Observation::Denied {
+                attempted,
+                control,
+                target,
+                ..
+            } => {
+                self.counts.violations += 1;
+                self.denials.push(Denial {
+                    attempted: attempted.clone(),
+                    control: (*control).to_owned(),
+                    target: target.clone(),
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,537 @@
+//! The session supervisor: `qwarden run` as a library.
+//!
+//! It turns a [`Grant`] into a sandbox plan, writes `session.start` to the ledger, starts the
+//! sandbox, records what the observer sees while the agent runs (execs, writes, denials) with
+//! group commit, then hashes the write set, turns staging's captured writes into a review branch
+//! or patch, writes `session.end` with the summary and keeps a signed checkpoint. The agent's exit
+//! status is the session's.
+
+mod cgroup;
+mod devices;
+mod doctor;
+mod events;
+mod summary;
+
+pub use doctor::{Probe, doctor};
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Instant;
+
+use qwarden_ledger::cas::{DirCas, Digest};
+use qwarden_ledger::event::{Event, SessionEnd, SessionStart, Timestamp, Violation};
+use qwarden_ledger::home::LedgerHome;
+use qwarden_ledger::log::{CheckpointPolicy, Ledger};
+use qwarden_policy::Grant;
+use qwarden_policy::Outcome;
+use qwarden_sandbox::observe::{self, Observation};
+use qwarden_sandbox::plan::{Isolation, Limits, Plan, Spec, View, WriteMode, WriteScope};
+use qwarden_sandbox::review::{FinishOptions, ReviewCopy, ReviewOutcome};
+use qwarden_sandbox::seccomp::Listener;
+use qwarden_sandbox::spawn::{Report, Sandbox};
+use qwarden_sandbox::writeset::{self, Snapshot};
+
+pub use summary::{Counts, Summary, WriteSetEntry};
+
+/// Everything a session needs besides the grant.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The command and its arguments.
+    pub argv: Vec<String>,
+    /// The working directory (must be inside a granted scope).
+    pub cwd: PathBuf,
+    /// The user's home directory.
+    pub home: PathBuf,
+    /// qwarden's state directory (ledger, CAS, session scratch).
+    pub state_dir: PathBuf,
+    /// Credential stores, absolute: opening one is always refused.
+    pub credential_stores: Vec<PathBuf>,
+    /// Extra read-only paths from the profile.
+    pub system_paths: Vec<PathBuf>,
+    /// The lowest Landlock ABI accepted.
+    pub landlock_min_abi: u32,
+    /// Whether read-only opens are observed.
+    pub observe_reads: bool,
+    /// The ledger's checkpoint schedule.
+    pub checkpoints: CheckpointPolicy,
+    /// The executable that implements the sandbox init, and its arguments.
+    pub init: (PathBuf, Vec<String>),
+    /// The human allowed running without any kernel isolation.
+    pub allow_unsandboxed: bool,
+    /// Force a degraded isolation (for `doctor` and tests of the degraded path).
+    pub force_isolation: Option<Isolation>,
+    /// The supervisor's environment (the sandbox gets an allowlisted part of it).
+    pub host_env: Vec<(String, String)>,
+}
+
+/// Why a session could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The grant does not allow a session.
+    #[error("the grant does not allow this agent to run a session here: {0}")]
+    NotGranted(String),
+    /// The plan is invalid.
+    #[error(transparent)]
+    Plan(#[from] qwarden_sandbox::plan::PlanError),
+    /// The ledger failed.
+    #[error("audit ledger: {0}")]
+    Ledger(String),
+    /// The sandbox could not be set up.
+    #[error("the sandbox could not be set up: {0}")]
+    Sandbox(String),
+    /// No kernel isolation is available and the human did not allow running without it.
+    #[error(
+        "this machine offers neither user namespaces nor Landlock ({0}); qwarden refuses to run an agent unconfined. Run `qwarden doctor` for the fix, or pass `--allow-unsandboxed` on the command line to accept the risk (it is logged)"
+    )]
+    NoIsolation(String),
+    /// Preparing the write scopes failed.
+    #[error("cannot prepare the write scopes: {0}")]
+    Scopes(String),
+    /// A file operation failed.
+    #[error("{what} `{path}`: {source}")]
+    Io {
+        /// What was done.
+        what: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> SessionError + 'a {
+    move |source| SessionError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A new session id: the UTC time and 48 random bits, usable in git branch names.
+pub fn new_session_id() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let mut r = [0u8; 6];
+    let rand = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut r))
+        .is_ok();
+    if !rand {
+        r = (now.unix_timestamp_nanos() as u64).to_le_bytes()[..6]
+            .try_into()
+            .unwrap_or([0; 6]);
+    }
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z-{}",
+        now.year(),
+        now.month() as u8,
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second(),
+        hex_of(&r)
+    )
+}
+
+fn hex_of(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Which isolation this machine can give, without starting anything: user namespaces are tried
+/// for real by the init; this only rules out what is certainly missing.
+fn choose_isolation(opts: &Options) -> Result<Isolation, SessionError> {
+    if let Some(i) = opts.force_isolation {
+        return Ok(i);
+    }
+    let userns = std::fs::read_to_string("/proc/sys/user/max_user_namespaces")
+        .map(|s| s.trim() != "0")
+        .unwrap_or(false);
+    if userns {
+        return Ok(Isolation::Full);
+    }
+    if qwarden_sandbox::landlock::abi_version() > 0 {
+        return Ok(Isolation::LandlockOnly);
+    }
+    if opts.allow_unsandboxed {
+        return Ok(Isolation::Unsandboxed);
+    }
+    Err(SessionError::NoIsolation(
+        "user.max_user_namespaces is 0 and Landlock is not enabled".into(),
+    ))
+}
+
+/// The write scopes by tier: allowed writes go straight in, captured ones to a review copy
+/// (made only when `copy` is set), the rest are read-only.
+fn write_scopes(
+    grant: &Grant,
+    run_dir: &Path,
+    copy: bool,
+) -> Result<(Vec<WriteScope>, Vec<PathBuf>, Vec<ReviewCopy>), SessionError> {
+    let mut write = Vec::new();
+    let mut direct = Vec::new();
+    let mut reviews = Vec::new();
+    for (i, w) in grant.filesystem.write.iter().enumerate() {
+        if !w.path.is_dir() {
+            // Nothing to show: a scope that does not exist is not mounted (and not created).
+            continue;
+        }
+        let mode = match w.outcome {
+            Outcome::Allow | Outcome::Listed => {
+                direct.push(w.path.clone());
+                WriteMode::Direct
+            }
+            Outcome::Capture => {
+                let copy_dir = run_dir.join("review").join(i.to_string());
+                if copy {
+                    reviews.push(
+                        ReviewCopy::create(&w.path, &copy_dir)
+                            .map_err(|e| SessionError::Scopes(e.to_string()))?,
+                    );
+                }
+                WriteMode::Review { copy: copy_dir }
+            }
+            Outcome::NeedsApproval { .. } | Outcome::Deny => WriteMode::ReadOnly,
+        };
+        write.push(WriteScope {
+            path: w.path.clone(),
+            mode,
+        });
+    }
+    Ok((write, direct, reviews))
+}
+
+fn spec_for(
+    grant: &Grant,
+    opts: &Options,
+    session: &str,
+    run_dir: &Path,
+    write: Vec<WriteScope>,
+    isolation: Isolation,
+) -> Spec {
+    Spec {
+        session: session.to_owned(),
+        read: grant
+            .filesystem
+            .read
+            .iter()
+            .map(|r| r.path.clone())
+            .filter(|p| p.exists())
+            .collect(),
+        write,
+        hidden: grant.filesystem.deny.clone(),
+        credential_stores: opts.credential_stores.clone(),
+        protected: grant.filesystem.protected.clone(),
+        system_paths: opts.system_paths.clone(),
+        devices: grant
+            .devices
+            .iter()
+            .filter(|d| d.outcome.is_granted())
+            .flat_map(|d| devices::nodes(&d.device))
+            .collect(),
+        home: opts.home.clone(),
+        cwd: opts.cwd.clone(),
+        argv: opts.argv.clone(),
+        set_env: vec![("QWARDEN_AGENT".into(), grant.agent.name.clone())],
+        limits: Limits {
+            memory_bytes: grant.limits.memory_mb.saturating_mul(1024 * 1024),
+            processes: grant.limits.processes,
+            open_files: grant.limits.open_files,
+            cpu_seconds: grant.limits.cpu_seconds,
+        },
+        isolation,
+        landlock_min_abi: opts.landlock_min_abi,
+        observe_reads: opts.observe_reads,
+        root_dir: run_dir.join("root"),
+        run_dir: run_dir.to_path_buf(),
+    }
+}
+
+/// The plan a session of `grant` would run, without running it (`qwarden run --dry-run`).
+pub fn plan(grant: &Grant, opts: &Options) -> Result<Plan, SessionError> {
+    let isolation = choose_isolation(opts)?;
+    let run_dir = opts.state_dir.join("run").join("dry-run");
+    let (write, _, _) = write_scopes(grant, &run_dir, false)?;
+    Ok(Plan::build(&spec_for(grant, opts, "dry-run", &run_dir, write, isolation), &opts.host_env)?)
+}
+
+/// Runs one session of `grant`'s agent. Returns the summary; the agent's exit code is in it.
+pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
+    if !grant.session.outcome.is_granted() {
+        return Err(SessionError::NotGranted(grant.session.reasons.join("; ")));
+    }
+    let started = Instant::now();
+    let session = new_session_id();
+    let run_dir = opts.state_dir.join("run").join(&session);
+    std::fs::create_dir_all(&run_dir).map_err(io("cannot create", &run_dir))?;
+    let mut isolation = choose_isolation(opts)?;
+    let ledger = LedgerHome::new(&opts.state_dir)
+        .open(opts.checkpoints)
+        .map_err(|e| SessionError::Ledger(e.to_string()))?;
+    let cas_dir = opts.state_dir.join("cas");
+    let mut cas = DirCas::open(&cas_dir).map_err(|e| SessionError::Ledger(e.to_string()))?;
+
+    let (write, direct, reviews) = write_scopes(grant, &run_dir, true)?;
+    let before = Snapshot::take(&direct).map_err(|e| SessionError::Scopes(e.to_string()))?;
+    let mut spec = spec_for(grant, opts, &session, &run_dir, write, isolation);
+    let (cgroups, cgroup_warnings) =
+        cgroup::Cgroups::create(&session, spec.limits.memory_bytes, spec.limits.processes);
+    let (sandbox, mut confinement, plan) = loop {
+        if isolation != Isolation::Full {
+            // No mount namespace: the agent's home is a private directory of the session's.
+            let home = run_dir.join("home");
+            std::fs::create_dir_all(&home).map_err(io("cannot create", &home))?;
+            spec.home = home;
+        } else {
+            std::fs::create_dir_all(&spec.root_dir).map_err(io("cannot create", &spec.root_dir))?;
+        }
+        spec.isolation = isolation;
+        let mut plan = Plan::build(&spec, &opts.host_env)?;
+        plan.cgroup_procs = cgroups.procs();
+        let init_args: Vec<&str> = opts.init.1.iter().map(String::as_str).collect();
+        let sandbox = Sandbox::start(&plan, &opts.init.0, &init_args)
+            .map_err(|e| SessionError::Sandbox(e.to_string()))?;
+        match first_reports(&sandbox) {
+            Ok((confinement, listener)) => break (sandbox, confinement, (plan, listener)),
+            Err(e) if isolation == Isolation::Full && e.contains("cannot create namespaces") => {
+                let _ = sandbox.wait();
+                // User namespaces exist but are refused (e.g. Ubuntu's AppArmor restriction).
+                isolation = if qwarden_sandbox::landlock::abi_version() > 0 {
+                    Isolation::LandlockOnly
+                } else if opts.allow_unsandboxed {
+                    Isolation::Unsandboxed
+                } else {
+                    return Err(SessionError::NoIsolation(e));
+                };
+            }
+            Err(e) => {
+                let _ = sandbox.wait();
+                return Err(SessionError::Sandbox(e));
+            }
+        }
+    };
+    let (plan, listener) = plan;
+    confinement.insert(0, isolation.describe().to_owned());
+    confinement.push(match cgroups.describe() {
+        Some(c) => format!("limits: rlimits + {c}"),
+        None => "limits: rlimits only".to_owned(),
+    });
+    let isolation_text = confinement.join("; ");
+
+    let env_digest = Digest::of(&serde_json::to_vec(&plan.env).unwrap_or_default());
+    let start = Event::new(
+        Timestamp::now(),
+        SessionStart {
+            manifest_digest: digest_of(&grant.manifest_digest),
+            grant_digest: digest_of(&grant.digest()),
+            env_digest,
+            tier: grant.tier.to_string(),
+            isolation: Some(isolation_text.clone()),
+        },
+    )
+    .with_session(&session)
+    .with_agent(&grant.agent.name)
+    .with_details(serde_json::json!({
+        "argv": plan.argv,
+        "cwd": plan.cwd,
+        "mounts": plan.mounts.len(),
+        "limits": plan.limits,
+    }));
+    let start_index = append(&ledger, &mut cas, &[start])?;
+    let env_event = events::env_change(&plan.env).with_session(&session).with_agent(&grant.agent.name);
+    append(&ledger, &mut cas, &[env_event])?;
+
+    // Observe on one thread, record on another: the agent waits on the observer, never on fsync.
+    let view = View::of(&spec);
+    let (tx, rx) = mpsc::channel::<Observation>();
+    let observer = std::thread::spawn(move || {
+        let listener = Listener::from(listener);
+        let mut send = |o: Observation| {
+            let _ = tx.send(o);
+        };
+        observe::observe(&listener, &view, &mut send);
+    });
+    let recorder = {
+        let session = session.clone();
+        let agent = grant.agent.name.clone();
+        let state = opts.state_dir.clone();
+        let checkpoints = opts.checkpoints;
+        std::thread::spawn(move || events::record_all(&rx, &state, checkpoints, &session, &agent))
+    };
+    let mut status = None;
+    let mut warnings = cgroup_warnings;
+    loop {
+        match sandbox.next() {
+            Report::Exited(s) => {
+                status = Some(s);
+            }
+            Report::Warning(w) => warnings.push(w),
+            Report::Failed(e) => warnings.push(e),
+            Report::Closed => break,
+            Report::Listener(_) | Report::Confinement(_) => {}
+        }
+    }
+    let init_code = sandbox.wait().unwrap_or(125);
+    let _ = observer.join();
+    let counted = recorder
+        .join()
+        .map_err(|_| SessionError::Ledger("the recorder thread panicked".into()))?
+        .map_err(SessionError::Ledger)?;
+    let mut counts = counted.counts;
+    let mut end_events = Vec::new();
+    for (limit, hits) in cgroups.hits() {
+        counts.violations += 1;
+        end_events.push(Event::new(
+            Timestamp::now(),
+            Violation {
+                attempted: format!("exceed the {limit} ({hits} time(s))"),
+                control: "cgroup".into(),
+                target: None,
+                pid: None,
+            },
+        ));
+    }
+    cgroups.remove();
+
+    // The authoritative write set: what changed in the scopes, whatever the observer saw.
+    let after = before.refresh(&direct).map_err(|e| SessionError::Scopes(e.to_string()))?;
+    let mut changes = writeset::diff(&before, &after);
+    let protected = &grant.filesystem.protected;
+    for c in &changes {
+        if protected.iter().any(|p| c.path.starts_with(p)) {
+            // Only a protected path that did not exist yet can change (the rest are read-only
+            // mounts); the observer refused it, so this means a race got through: say so loudly.
+            counts.violations += 1;
+            end_events.push(Event::new(
+                Timestamp::now(),
+                Violation {
+                    attempted: "write to a protected path".into(),
+                    control: "write-set-audit".into(),
+                    target: Some(c.path.display().to_string()),
+                    pid: None,
+                },
+            ));
+        }
+    }
+    let mut review_outcomes = Vec::new();
+    for rc in &reviews {
+        let outcome = rc
+            .finish(&FinishOptions {
+                session_id: session.clone(),
+                agent: grant.agent.name.clone(),
+                protected: protected.clone(),
+                patch_dir: opts.state_dir.join("reviews"),
+            })
+            .map_err(|e| SessionError::Scopes(e.to_string()))?;
+        let (files, refused): (&[writeset::Change], &[writeset::Change]) = match &outcome {
+            ReviewOutcome::NoChanges { refused, .. } => (&[], refused),
+            ReviewOutcome::Branch { files, refused, .. } | ReviewOutcome::Patch { files, refused, .. } => {
+                (files, refused)
+            }
+        };
+        {
+            changes.extend(files.iter().cloned());
+            {
+                for r in refused {
+                    counts.violations += 1;
+                    end_events.push(Event::new(
+                        Timestamp::now(),
+                        Violation {
+                            attempted: "write to a protected path (left out of the review)".into(),
+                            control: "review".into(),
+                            target: Some(r.path.display().to_string()),
+                            pid: None,
+                        },
+                    ));
+                }
+            }
+        }
+        review_outcomes.push(outcome);
+    }
+    for rc in reviews {
+        let _ = rc.discard();
+    }
+    counts.file_writes = changes.len() as u64;
+    end_events.extend(changes.iter().map(events::file_write));
+    let write_set_digest = (!changes.is_empty()).then(|| digest_of(&writeset::digest(&changes)));
+    let exit = events::exit_status(status);
+    let end = Event::new(
+        Timestamp::now(),
+        SessionEnd {
+            exit: exit.clone(),
+            summary: counts.to_event(),
+            write_set_digest,
+        },
+    )
+    .with_details(serde_json::json!({ "warnings": warnings }));
+    end_events.push(end);
+    let end_events: Vec<Event> = end_events
+        .into_iter()
+        .map(|e| e.with_session(&session).with_agent(&grant.agent.name))
+        .collect();
+    let end_index = append(&ledger, &mut cas, &end_events)?;
+    let checkpoint = ledger
+        .keep_checkpoint()
+        .map_err(|e| SessionError::Ledger(e.to_string()))?;
+    let _ = std::fs::remove_dir(run_dir.join("root"));
+    let _ = std::fs::remove_dir_all(run_dir.join("home"));
+    let _ = std::fs::remove_dir(run_dir.join("review"));
+    let _ = std::fs::remove_dir(&run_dir);
+    let code = match status {
+        Some(s) if libc_exited(s) => (s >> 8) & 0xff,
+        Some(s) => 128 + (s & 0x7f),
+        None => init_code,
+    };
+    Ok(Summary {
+        session,
+        agent: grant.agent.name.clone(),
+        tier: grant.tier.to_string(),
+        isolation: isolation_text,
+        exit_code: code,
+        duration_ms: started.elapsed().as_millis() as u64,
+        counts,
+        commands: counted.commands,
+        denials: counted.denials,
+        write_set: changes.iter().map(WriteSetEntry::from).collect(),
+        reviews: review_outcomes.iter().filter_map(summary::review_line).collect(),
+        warnings,
+        ledger_first: start_index,
+        ledger_last: end_index,
+        checkpoint_size: checkpoint.size,
+        checkpoint_root: hex_of(&checkpoint.root),
+    })
+}
+
+fn libc_exited(status: i32) -> bool {
+    status & 0x7f == 0
+}
+
+fn digest_of(s: &str) -> Digest {
+    s.parse()
+        .unwrap_or_else(|_| Digest::of(s.as_bytes()))
+}
+
+/// Appends events durably; returns the index of the last.
+fn append(ledger: &Ledger, cas: &mut DirCas, events: &[Event]) -> Result<u64, SessionError> {
+    let entries = events
+        .iter()
+        .map(|e| e.to_jcs(cas))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| SessionError::Ledger(e.to_string()))?;
+    ledger
+        .append_all(&entries)
+        .map_err(|e| SessionError::Ledger(e.to_string()))
+}
+
+/// Reads the init's reports up to the seccomp listener.
+fn first_reports(sandbox: &Sandbox) -> Result<(Vec<String>, std::os::fd::OwnedFd), String> {
+    let mut confinement = Vec::new();
+    loop {
+        match sandbox.next() {
+            Report::Listener(fd) => return Ok((confinement, fd)),
+            Report::Confinement(c) => confinement.push(c),
+            Report::Warning(w) => confinement.push(format!("warning: {w}")),
+            Report::Failed(e) => return Err(e),
+            Report::Exited(_) | Report::Closed => {
+                return Err("the sandbox init exited before the agent started".into());
+            }
+        }
+    }
+}
