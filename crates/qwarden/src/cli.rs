@@ -97,6 +97,10 @@ pub struct RunArgs {
     /// (0 accepts a kernel without Landlock).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=6))]
     pub landlock_floor: Option<u32>,
+    /// Do not use namespaces: Landlock and seccomp only, as on machines without user namespaces
+    /// (recorded as degraded in the ledger). For trying the fallback; weaker than the default.
+    #[arg(long)]
+    pub no_namespaces: bool,
     /// Print the sandbox plan (mounts, Landlock rules, environment, limits) and exit.
     #[arg(long)]
     pub dry_run: bool,

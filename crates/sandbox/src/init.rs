@@ -343,6 +343,9 @@ enum Never {}
 
 fn confine(ctl: BorrowedFd<'_>, plan: &Plan) -> Result<Never, String> {
     ctx("cannot arrange to die with pid 1", sys::set_parent_death_signal(libc::SIGKILL))?;
+    // pid 1 is non-dumpable and we inherited that; the supervisor must be able to read our
+    // memory and /proc entries to observe our first execve (exec resets it anyway).
+    ctx("cannot make the agent dumpable", sys::set_dumpable(true))?;
     ctx("setsid", sys::setsid())?;
     let l = plan.limits;
     for (res, value, what) in [

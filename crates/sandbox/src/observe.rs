@@ -267,7 +267,7 @@ fn judge(n: &Notification, view: &View, hashes: &mut HashCache, listener: &Liste
                 Access::CredentialStore | Access::Hidden | Access::Outside => {
                     return (
                         Response::Error(libc::ENOENT),
-                        vec![denied(pid, "exec", control_for(view.classify(&resolved)), Some(describe(&lexical, &resolved)))],
+                        vec![denied(pid, "exec", control_for(view, view.classify(&resolved)), Some(describe(&lexical, &resolved)))],
                     );
                 }
                 _ => {}
@@ -315,7 +315,7 @@ fn judge(n: &Notification, view: &View, hashes: &mut HashCache, listener: &Liste
                     seen.clear();
                     return (
                         Response::Error(libc::EPERM),
-                        vec![denied(pid, "hard link from", control_for(a), Some(describe(&lexical, &resolved)))],
+                        vec![denied(pid, "hard link from", control_for(view, a), Some(describe(&lexical, &resolved)))],
                     );
                 }
             }
@@ -329,7 +329,7 @@ fn judge(n: &Notification, view: &View, hashes: &mut HashCache, listener: &Liste
             if !matches!(new_access, Access::Writable | Access::Private | Access::Kernel) {
                 return (
                     Response::Error(error_for(new_access)),
-                    vec![denied(pid, "rename to", control_for(new_access), Some(describe(&new_abs, &new_resolved)))],
+                    vec![denied(pid, "rename to", control_for(view, new_access), Some(describe(&new_abs, &new_resolved)))],
                 );
             }
             let (r, mut seen) = change(&t, view, old_dirfd, old_path, WriteOp::Rename { to: new_resolved.clone() }, "rename");
@@ -365,11 +365,15 @@ fn read_argv(t: &Target<'_>, argv: u64) -> Vec<String> {
     out
 }
 
-fn control_for(a: Access) -> &'static str {
+fn t_view_enforcer(view: &View) -> &'static str {
+    view.enforcer()
+}
+
+fn control_for(view: &View, a: Access) -> &'static str {
     match a {
         Access::CredentialStore => "credential-guard",
         Access::Protected => "protected-path",
-        _ => "mount-namespace",
+        _ => view.enforcer(),
     }
 }
 
@@ -396,7 +400,7 @@ fn open(t: &Target<'_>, view: &View, dirfd: Option<i32>, path: u64, flags: i32) 
             vec![denied(pid, if write { "open for write" } else { "open for read" }, "credential-guard", target)],
         ),
         (Access::Outside | Access::Hidden, false) => {
-            (Response::Error(libc::ENOENT), vec![denied(pid, "open for read", "mount-namespace", target)])
+            (Response::Error(libc::ENOENT), vec![denied(pid, "open for read", t_view_enforcer(view), target)])
         }
         (Access::ReadOnly | Access::Kernel | Access::Private | Access::Writable | Access::Protected, false) => {
             (Response::Continue, Vec::new())
@@ -411,7 +415,7 @@ fn open(t: &Target<'_>, view: &View, dirfd: Option<i32>, path: u64, flags: i32) 
             (Response::Continue, vec![Observation::Write { pid, op, path: resolved }])
         }
         (Access::Private | Access::Kernel, true) => (Response::Continue, Vec::new()),
-        (a, true) => (Response::Error(error_for(a)), vec![denied(pid, "open for write", control_for(a), target)]),
+        (a, true) => (Response::Error(error_for(a)), vec![denied(pid, "open for write", control_for(view, a), target)]),
     }
 }
 
@@ -432,7 +436,7 @@ fn change(t: &Target<'_>, view: &View, dirfd: Option<i32>, path: u64, op: WriteO
         Access::Private | Access::Kernel => (Response::Continue, Vec::new()),
         a => (
             Response::Error(error_for(a)),
-            vec![denied(t.pid, what, control_for(a), Some(describe(&lexical, &resolved)))],
+            vec![denied(t.pid, what, control_for(view, a), Some(describe(&lexical, &resolved)))],
         ),
     }
 }

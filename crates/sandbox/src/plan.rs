@@ -275,9 +275,10 @@ impl Plan {
             .cloned()
             .collect();
         let home = spec.home.display().to_string();
+        let tmp = private_tmp(spec).display().to_string();
         for (k, v) in [
             ("HOME", home.as_str()),
-            ("TMPDIR", "/tmp"),
+            ("TMPDIR", tmp.as_str()),
             ("QWARDEN_SESSION", spec.session.as_str()),
         ]
         .into_iter()
@@ -296,22 +297,41 @@ impl Plan {
             Isolation::Full => {
                 // The mount tree already shows only what is granted; Landlock repeats it so that a
                 // mount-level mistake is not enough to escape.
-                landlock_read.extend(["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/opt", "/etc", "/run/host", "/proc", "/dev"].map(PathBuf::from));
+                landlock_read.extend(
+                    SYSTEM_DIRS
+                        .iter()
+                        .chain(&["/etc", "/run/host", "/proc"])
+                        .map(PathBuf::from),
+                );
+                landlock_write.extend(["/tmp".into(), "/dev/shm".into()]);
             }
             Isolation::LandlockOnly | Isolation::Unsandboxed => {
+                // Without a mount namespace Landlock alone decides, so /etc is granted entry by
+                // entry (password hashes and SSH host keys stay out) and /dev not at all beyond
+                // the device rules.
                 landlock_read.extend(SYSTEM_DIRS.iter().map(PathBuf::from));
-                landlock_read.extend(["/etc", "/proc", "/dev"].map(PathBuf::from));
+                landlock_read.push("/proc".into());
+                landlock_read.extend(
+                    etc_entries()
+                        .into_iter()
+                        .map(|e| Path::new("/etc").join(e)),
+                );
+                landlock_write.push(private_tmp(spec));
             }
         }
         landlock_read.extend(spec.system_paths.iter().cloned());
         landlock_read.extend(spec.read.iter().cloned());
         for w in &spec.write {
             match w.mode {
-                WriteMode::ReadOnly => landlock_read.push(w.path.clone()),
-                _ => landlock_write.push(w.path.clone()),
+                WriteMode::Direct => landlock_write.push(w.path.clone()),
+                // Without a mount namespace a copy cannot take the scope's place: read-only.
+                WriteMode::Review { .. } if spec.isolation == Isolation::Full => {
+                    landlock_write.push(w.path.clone())
+                }
+                WriteMode::Review { .. } | WriteMode::ReadOnly => landlock_read.push(w.path.clone()),
             }
         }
-        landlock_write.extend(["/tmp".into(), "/dev/shm".into(), spec.home.clone()]);
+        landlock_write.push(spec.home.clone());
         let mut landlock_devices: Vec<PathBuf> = BASIC_DEVICES
             .iter()
             .map(|d| Path::new("/dev").join(d))
@@ -336,6 +356,30 @@ impl Plan {
             cgroup_procs: Vec::new(),
         })
     }
+}
+
+/// The agent's private temporary directory: a tmpfs at `/tmp` with namespaces, a directory of the
+/// session's otherwise.
+pub fn private_tmp(spec: &Spec) -> PathBuf {
+    if spec.isolation == Isolation::Full {
+        "/tmp".into()
+    } else {
+        spec.run_dir.join("tmp")
+    }
+}
+
+/// The host's `/etc` entries an agent may see.
+fn etc_entries() -> Vec<String> {
+    let mut entries: Vec<String> = std::fs::read_dir("/etc")
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| !ETC_HIDDEN.contains(&n.as_str()))
+                .collect()
+        })
+        .unwrap_or_default();
+    entries.sort();
+    entries
 }
 
 /// The mount steps for a fully isolated session.
@@ -374,16 +418,19 @@ fn mounts(spec: &Spec) -> Vec<Mount> {
         target: "/etc".into(),
         mode: 0o755,
     });
-    let mut entries: Vec<String> = std::fs::read_dir("/etc")
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .filter_map(|e| e.file_name().into_string().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    entries.sort();
-    for name in entries {
-        if ETC_HIDDEN.contains(&name.as_str()) || ["hosts", "resolv.conf", "hostname"].contains(&name.as_str()) {
+    for hidden in ETC_HIDDEN {
+        let host = Path::new("/etc").join(hidden);
+        if let Ok(md) = std::fs::symlink_metadata(&host)
+            && !md.file_type().is_symlink()
+        {
+            m.push(Mount::Mask {
+                target: Path::new(HOST_ETC).join(hidden),
+                dir: md.is_dir(),
+            });
+        }
+    }
+    for name in etc_entries() {
+        if ["hosts", "resolv.conf", "hostname"].contains(&name.as_str()) {
             continue;
         }
         m.push(Mount::Symlink {
@@ -547,13 +594,15 @@ pub enum Access {
 #[derive(Debug, Clone, Default)]
 pub struct View {
     entries: Vec<(PathBuf, Access)>,
+    isolation: Option<Isolation>,
 }
 
 impl View {
     /// The view for `spec`.
     pub fn of(spec: &Spec) -> View {
         let mut entries: Vec<(PathBuf, Access)> = Vec::new();
-        for d in SYSTEM_DIRS.iter().chain(&["/etc", "/run"]) {
+        let full = spec.isolation == Isolation::Full;
+        for d in SYSTEM_DIRS.iter().chain(&["/etc"]).chain(if full { &["/run"][..] } else { &[] }) {
             entries.push((d.into(), Access::ReadOnly));
         }
         for p in &spec.system_paths {
@@ -576,15 +625,26 @@ impl View {
         {
             entries.push((d, Access::Kernel));
         }
-        for d in ["/tmp", "/dev/shm"] {
-            entries.push((d.into(), Access::Private));
+        entries.push((private_tmp(spec), Access::Private));
+        if spec.isolation == Isolation::Full {
+            entries.push(("/dev/shm".into(), Access::Private));
+        } else {
+            // Without a mount namespace the host's /tmp is the host's.
+            entries.push(("/tmp".into(), Access::Outside));
+        }
+        for hidden in ETC_HIDDEN {
+            entries.push((Path::new(HOST_ETC).join(hidden), Access::Hidden));
+            entries.push((Path::new("/etc").join(hidden), Access::Hidden));
         }
         entries.push((spec.home.clone(), Access::Private));
         for r in &spec.read {
             entries.push((r.clone(), Access::ReadOnly));
         }
         for w in &spec.write {
-            let access = if w.mode == WriteMode::ReadOnly {
+            // Without a mount namespace a review copy cannot take the scope's place.
+            let read_only = w.mode == WriteMode::ReadOnly
+                || (!full && matches!(w.mode, WriteMode::Review { .. }));
+            let access = if read_only {
                 Access::ReadOnly
             } else {
                 Access::Writable
@@ -606,18 +666,41 @@ impl View {
         for c in &spec.credential_stores {
             entries.push((c.clone(), Access::CredentialStore));
         }
-        View { entries }
+        View {
+            entries,
+            isolation: Some(spec.isolation),
+        }
+    }
+
+    /// The kernel mechanism that keeps paths outside the view out of reach: the mount namespace,
+    /// or Landlock alone in degraded mode.
+    pub fn enforcer(&self) -> &'static str {
+        match self.isolation {
+            Some(Isolation::Full) | None => "mount-namespace",
+            Some(Isolation::LandlockOnly) => "landlock",
+            Some(Isolation::Unsandboxed) => "seccomp-notify",
+        }
     }
 
     /// What the sandbox allows at `path` (absolute, normalised): the rule of the longest matching
     /// entry; credential stores win wherever they appear.
     pub fn classify(&self, path: &Path) -> Access {
-        if self
+        // A credential store wins over every rule, except the session's own private directories
+        // (which live in qwarden's state directory when there is no mount namespace).
+        let store = self
             .entries
             .iter()
-            .any(|(p, a)| *a == Access::CredentialStore && path.starts_with(p))
-        {
-            return Access::CredentialStore;
+            .filter(|(p, a)| *a == Access::CredentialStore && path.starts_with(p))
+            .map(|(p, _)| depth(p))
+            .max();
+        if let Some(store) = store {
+            let private = self
+                .entries
+                .iter()
+                .any(|(p, a)| *a == Access::Private && path.starts_with(p) && depth(p) > store);
+            if !private {
+                return Access::CredentialStore;
+            }
         }
         let matched = self
             .entries

@@ -50,7 +50,7 @@ const WRITES: FilterOptions = FilterOptions {
 
 /// Denied whatever their arguments.
 fn always_denied() -> Vec<(&'static str, c_long)> {
-    let mut v = vec![
+    [
         ("ptrace", libc::SYS_ptrace),
         ("process_vm_readv", libc::SYS_process_vm_readv),
         ("process_vm_writev", libc::SYS_process_vm_writev),
@@ -101,19 +101,19 @@ fn always_denied() -> Vec<(&'static str, c_long)> {
         ("clock_adjtime", libc::SYS_clock_adjtime),
         ("adjtimex", libc::SYS_adjtimex),
         ("nfsservctl", libc::SYS_nfsservctl),
-    ];
-    #[cfg(target_arch = "x86_64")]
-    v.extend([
+        #[cfg(target_arch = "x86_64")]
         ("iopl", libc::SYS_iopl),
+        #[cfg(target_arch = "x86_64")]
         ("ioperm", libc::SYS_ioperm),
+        #[cfg(target_arch = "x86_64")]
         ("uselib", libc::SYS_uselib),
-    ]);
-    v
+    ]
+    .to_vec()
 }
 
 /// Observed whatever their arguments (`open` and `openat` depend on the options).
 fn always_observed() -> Vec<c_long> {
-    let mut v = vec![
+    [
         libc::SYS_execve,
         libc::SYS_execveat,
         libc::SYS_openat2,
@@ -124,20 +124,26 @@ fn always_observed() -> Vec<c_long> {
         libc::SYS_mkdirat,
         libc::SYS_mknodat,
         libc::SYS_truncate,
-    ];
-    #[cfg(target_arch = "x86_64")]
-    v.extend([
+        #[cfg(target_arch = "x86_64")]
         libc::SYS_creat,
+        #[cfg(target_arch = "x86_64")]
         libc::SYS_unlink,
+        #[cfg(target_arch = "x86_64")]
         libc::SYS_rmdir,
+        #[cfg(target_arch = "x86_64")]
         libc::SYS_rename,
+        #[cfg(target_arch = "x86_64")]
         libc::SYS_renameat,
+        #[cfg(target_arch = "x86_64")]
         libc::SYS_link,
+        #[cfg(target_arch = "x86_64")]
         libc::SYS_symlink,
+        #[cfg(target_arch = "x86_64")]
         libc::SYS_mkdir,
+        #[cfg(target_arch = "x86_64")]
         libc::SYS_mknod,
-    ]);
-    v
+    ]
+    .to_vec()
 }
 
 const NAMESPACE_FLAGS: [i32; 7] = [
@@ -571,6 +577,19 @@ fn the_documented_denied_set_is_the_model() {
 }
 
 #[test]
+fn the_module_docs_list_every_denied_call() {
+    let docs = include_str!("../src/seccomp.rs");
+    let table = &docs[docs.find("## Denied set").unwrap()..docs.find("## Observed set").unwrap()];
+    for d in seccomp::denied_syscalls() {
+        assert!(
+            table.contains(&format!("`{}`", d.name)),
+            "{} is missing from the docs' table",
+            d.name
+        );
+    }
+}
+
+#[test]
 fn decode_reads_the_arguments_the_kernel_reads() {
     let cwd = libc::AT_FDCWD as u32 as u64 | 0xdead_0000_0000_0000;
     let nr = |n: c_long| n as i32;
@@ -850,7 +869,7 @@ fn default_policy(seen: &Seen) -> Response {
 /// Answers notifications until the filter has no users left.
 fn supervise(
     listener: Listener,
-    mut decide: impl FnMut(&Notification, &Seen) -> Response,
+    mut decide: impl FnMut(&Seen) -> Response,
 ) -> (Vec<Seen>, Listener) {
     let mut seen = Vec::new();
     while listener.wait().unwrap() == Wait::Ready {
@@ -858,7 +877,7 @@ fn supervise(
             continue;
         };
         let event = describe(&n);
-        let response = decide(&n, &event);
+        let response = decide(&event);
         listener.respond(n.id, response).unwrap();
         seen.push(event);
     }
@@ -984,11 +1003,11 @@ struct Run {
 fn run_with(
     cmd: Command,
     opts: FilterOptions,
-    mut decide: impl FnMut(&Seen) -> Response + Send + 'static,
+    decide: impl FnMut(&Seen) -> Response + Send + 'static,
 ) -> Run {
     let (child, supervisor) = spawn_filtered(cmd, opts, move |socket| {
         let listener = Listener::from(recv_fd(&socket).unwrap());
-        supervise(listener, |_, seen| decide(seen))
+        supervise(listener, decide)
     });
     let output = child.unwrap().wait_with_output().unwrap();
     let (seen, listener) = supervisor.join().unwrap();

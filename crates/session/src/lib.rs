@@ -275,10 +275,16 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
         cgroup::Cgroups::create(&session, spec.limits.memory_bytes, spec.limits.processes);
     let (sandbox, mut confinement, plan) = loop {
         if isolation != Isolation::Full {
-            // No mount namespace: the agent's home is a private directory of the session's.
-            let home = run_dir.join("home");
-            std::fs::create_dir_all(&home).map_err(io("cannot create", &home))?;
-            spec.home = home;
+            // No mount namespace: the agent's home and temporary directory are private
+            // directories of the session's.
+            for d in ["home", "tmp"] {
+                let dir = run_dir.join(d);
+                std::fs::create_dir_all(&dir).map_err(io("cannot create", &dir))?;
+            }
+            spec.home = run_dir.join("home");
+            if isolation == Isolation::Unsandboxed {
+                spec.landlock_min_abi = 0;
+            }
         } else {
             std::fs::create_dir_all(&spec.root_dir).map_err(io("cannot create", &spec.root_dir))?;
         }
@@ -472,6 +478,7 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
         .map_err(|e| SessionError::Ledger(e.to_string()))?;
     let _ = std::fs::remove_dir(run_dir.join("root"));
     let _ = std::fs::remove_dir_all(run_dir.join("home"));
+    let _ = std::fs::remove_dir_all(run_dir.join("tmp"));
     let _ = std::fs::remove_dir(run_dir.join("review"));
     let _ = std::fs::remove_dir(&run_dir);
     let code = match status {

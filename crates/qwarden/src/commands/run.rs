@@ -50,7 +50,9 @@ pub fn run(dirs: &Dirs, args: &RunArgs) -> Result<u8, Failure> {
         checkpoints: checkpoint_policy(profile),
         init: (exe, vec![super::SANDBOX_INIT.to_owned()]),
         allow_unsandboxed: args.allow_unsandboxed,
-        force_isolation: None,
+        force_isolation: args
+            .no_namespaces
+            .then_some(qwarden_sandbox::plan::Isolation::LandlockOnly),
         host_env: std::env::vars().collect(),
     };
     if args.dry_run {

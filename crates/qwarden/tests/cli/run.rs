@@ -357,3 +357,40 @@ fn a_dry_run_prints_the_plan() {
     assert!(plan["env"].as_array().unwrap().iter().all(|kv| kv[0] != "QWARDEN_STATE_DIR"));
     let _ = Path::new("/");
 }
+
+sessiontest!(without_namespaces_landlock_and_seccomp_still_hold, |env, who| {
+    setup(env, "sandbox", AGENT);
+    let qiskit = env.home.join(".qiskit");
+    std::fs::create_dir_all(&qiskit).unwrap();
+    std::fs::write(qiskit.join("qiskit-ibm.json"), "CANARY-TOKEN").unwrap();
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let outside = dir.path().join("outside.txt");
+    let script = format!(
+        "echo ok > src/in.txt; echo x > README.md; echo y > {out}; cat {cred}; cat /etc/shadow; perl -e 'print \"ptrace:\", syscall(101, 0, 0, 0, 0), \"\\n\"'; true",
+        out = outside.display(),
+        cred = qiskit.join("qiskit-ibm.json").display()
+    );
+    let out = run(env, who, &["--no-namespaces", "--", "sh", "-c", &script]).run();
+    out.success().stdout_lacks("CANARY-TOKEN").stdout_has("ptrace:-1");
+    let s = summary(&out.stderr);
+    assert!(s["isolation"].as_str().unwrap().starts_with("degraded: landlock+seccomp"), "{s}");
+    assert_eq!(std::fs::read_to_string(env.project.join("src/in.txt")).unwrap(), "ok\n");
+    assert_eq!(std::fs::read_to_string(env.project.join("README.md")).unwrap(), "read me\n");
+    assert!(!outside.exists());
+    let entries = ledger(env);
+    let start = entries.iter().find(|e| e["kind"] == "session.start").unwrap();
+    assert!(start["isolation"].as_str().unwrap().starts_with("degraded"), "{start}");
+    assert_violation(&entries, "open for write", "landlock", "README.md");
+    assert_violation(&entries, "open for write", "landlock", "outside.txt");
+    assert_violation(&entries, "open for read", "credential-guard", "qiskit-ibm.json");
+    assert_violation(&entries, "open for read", "landlock", "/etc/shadow");
+    assert_violation(&entries, "syscall ptrace", "seccomp", "");
+});
+
+sessiontest!(without_namespaces_staging_scopes_are_read_only, |env, who| {
+    setup(env, "staging", AGENT);
+    let out = run(env, who, &["--no-namespaces", "--", "sh", "-c", "echo x > src/circuit.py; echo $?"]).run();
+    out.success();
+    assert_eq!(std::fs::read_to_string(env.project.join("src/circuit.py")).unwrap(), "print('bell')\n");
+    assert_violation(&ledger(env), "open for write", "landlock", "src/circuit.py");
+});

@@ -23,6 +23,38 @@ macro_rules! qwtest {
     };
 }
 
+/// A copy of the qwarden binary that any uid can execute: the build directory may sit under a
+/// home directory other users cannot enter (CI clones into /root).
+pub fn world_executable() -> PathBuf {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    static COPY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    COPY.get_or_init(|| {
+        let src = Path::new(env!("CARGO_BIN_EXE_qwarden"));
+        let md = std::fs::metadata(src).expect("stat the qwarden binary");
+        // One copy per build, reused by later runs; the directory must be ours, not planted.
+        let dir = std::env::temp_dir().join(format!("qwarden-test-bin-{}", md.uid()));
+        if std::fs::create_dir(&dir).is_err() {
+            let d = std::fs::symlink_metadata(&dir).expect("stat the binary directory");
+            assert!(d.is_dir() && d.uid() == md.uid(), "{} is not ours", dir.display());
+        }
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let exe = dir.join(format!("qwarden-{}-{}", md.size(), md.mtime_nsec() + md.mtime() * 1_000_000_000));
+        if !exe.exists() {
+            let tmp = dir.join(format!("tmp-{}", std::process::id()));
+            std::fs::copy(src, &tmp).expect("copy the qwarden binary");
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+            std::fs::rename(&tmp, &exe).expect("install the copy");
+            for old in std::fs::read_dir(&dir).expect("list").flatten() {
+                if old.path() != exe {
+                    let _ = std::fs::remove_file(old.path());
+                }
+            }
+        }
+        exe
+    })
+    .clone()
+}
+
 /// The Landlock ABI of the running kernel (0 without Landlock).
 pub fn landlock_abi() -> i64 {
     let out = Command::new("perl")
@@ -128,8 +160,8 @@ impl Env {
             format!("--regid={uid}"),
             "--clear-groups".to_owned(),
             "--".to_owned(),
-            env!("CARGO_BIN_EXE_qwarden").to_owned(),
         ])
+        .arg(world_executable())
         .args(args)
         .current_dir(&self.project);
         self.hermetic(&mut cmd);

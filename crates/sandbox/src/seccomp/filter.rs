@@ -346,7 +346,7 @@ pub fn program(opts: &FilterOptions) -> Vec<sock_filter> {
         ret(KILL),
         load(NR),
         #[cfg(target_arch = "x86_64")]
-        jump(JSET, 0, 0, 1),
+        jump(JSET, X32_SYSCALL_BIT, 0, 1),
         #[cfg(target_arch = "x86_64")]
         ret(ENOSYS),
     ];
@@ -378,8 +378,8 @@ pub fn program(opts: &FilterOptions) -> Vec<sock_filter> {
 
 /// Appends the block for one system call: it returns `action` when `nr` matches and `when` holds,
 /// `ALLOW` when `nr` matches and `when` does not, and falls through to the next block otherwise.
-/// The accumulator holds the system call number on entry; blocks that load an argument always
-/// return, so the next block still finds the number there.
+/// The accumulator holds the system call number on entry; a block loads an argument only once its
+/// number has matched, and then always returns, so the next block still finds the number there.
 fn emit(p: &mut Vec<sock_filter>, nr: c_long, action: u32, when: When) {
     // `seccomp_data.nr` is an int: compare its 32 bits.
     let nr = nr as u32;

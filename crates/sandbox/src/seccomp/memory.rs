@@ -38,8 +38,8 @@ pub fn read_c_string(pid: u32, addr: u64, max: usize) -> io::Result<Vec<u8>> {
 /// without the NULL. More than `max_items` pointers is refused with `E2BIG`.
 pub fn read_pointers(pid: u32, addr: u64, max_items: usize) -> io::Result<Vec<u64>> {
     let mut items = Vec::new();
-    // An unaligned array can split a pointer across two pages.
-    let mut pending = Vec::with_capacity(2 * WORD);
+    // Bytes not yet making a whole pointer: an unaligned array can split one across two pages.
+    let mut pending = Vec::new();
     let limit = max_items.saturating_add(1).saturating_mul(WORD);
     let terminated = read_chunks(pid, addr, limit, |chunk| {
         pending.extend_from_slice(chunk);
