@@ -387,6 +387,8 @@ fn confine(ctl: BorrowedFd<'_>, plan: &Plan) -> Result<Never, String> {
     ctx("cannot set no_new_privs", seccomp::set_no_new_privs())?;
     let filter = seccomp::program(&seccomp::FilterOptions {
         observe_reads: plan.observe_reads,
+        restrict_sockets: plan.isolation != Isolation::Full,
+        landlock_tcp: enforced.network,
     });
     let listener = ctx("cannot install the seccomp filter", seccomp::install(&filter))?;
     ctx("cannot hand the seccomp listener to the supervisor", sys::send_message(ctl, b"L", Some(listener.as_fd())))?;

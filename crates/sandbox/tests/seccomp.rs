@@ -40,9 +40,13 @@ const ENOSYS: u32 = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
 
 const READS: FilterOptions = FilterOptions {
     observe_reads: true,
+    restrict_sockets: false,
+    landlock_tcp: false,
 };
 const WRITES: FilterOptions = FilterOptions {
     observe_reads: false,
+    restrict_sockets: false,
+    landlock_tcp: false,
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -394,3 +394,29 @@ sessiontest!(without_namespaces_staging_scopes_are_read_only, |env, who| {
     assert_eq!(std::fs::read_to_string(env.project.join("src/circuit.py")).unwrap(), "print('bell')\n");
     assert_violation(&ledger(env), "open for write", "landlock", "src/circuit.py");
 });
+
+sessiontest!(without_namespaces_only_tcp_under_landlock_leaves_the_sandbox, |env, who| {
+    setup(env, "sandbox", AGENT);
+    let script = r#"python3 - <<'PY'
+import socket
+for name, fam, typ in [("udp", socket.AF_INET, socket.SOCK_DGRAM), ("unix", socket.AF_UNIX, socket.SOCK_STREAM), ("udp6", socket.AF_INET6, socket.SOCK_DGRAM)]:
+    try:
+        socket.socket(fam, typ); print(name, "open")
+    except OSError as e:
+        print(name, "refused", e.errno)
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+try:
+    s.connect(("127.0.0.1", 9)); print("tcp connected")
+except OSError as e:
+    print("tcp refused", e.errno)
+PY"#;
+    let out = run(env, who, &["--no-namespaces", "--", "sh", "-c", script]).run();
+    out.success()
+        .stdout_has("udp refused 1")
+        .stdout_has("unix refused 1")
+        .stdout_has("udp6 refused 1")
+        .stdout_has("tcp refused 13")
+        .stdout_lacks("open")
+        .stdout_lacks("connected");
+    assert_violation(&ledger(env), "syscall socket", "seccomp", "");
+});

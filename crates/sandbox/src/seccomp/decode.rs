@@ -213,6 +213,8 @@ pub fn decode(nr: i32, args: [u64; 6]) -> Call {
             mode: a2 as u32,
         },
         libc::SYS_truncate => Call::Truncate { path: a0 },
+        // Only notified under `FilterOptions::restrict_sockets`, and then always refused.
+        libc::SYS_socket => Call::Denied { name: "socket" },
         _ => denied_syscalls()
             .iter()
             .find(|d| d.nr == nr)

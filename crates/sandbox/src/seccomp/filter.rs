@@ -70,6 +70,12 @@ pub struct FilterOptions {
     /// Notify read-only `open`/`openat` too, not only those with write intent. Costs a round trip
     /// to the supervisor for every file the agent opens.
     pub observe_reads: bool,
+    /// Without a network namespace (degraded mode): refuse `socket(2)` for UNIX sockets (the
+    /// host's D-Bus and agent sockets would be in reach) and for every IPv4/IPv6 socket that is
+    /// not TCP (UDP, raw). TCP is left to Landlock when `landlock_tcp`, and refused too otherwise.
+    pub restrict_sockets: bool,
+    /// Landlock controls TCP connect and bind (ABI ≥ 4).
+    pub landlock_tcp: bool,
 }
 
 /// When a listed system call takes its action; otherwise it is allowed. Arguments are compared on
@@ -372,8 +378,30 @@ pub fn program(opts: &FilterOptions) -> Vec<sock_filter> {
     for d in DENIED {
         emit(&mut p, d.nr.into(), NOTIFY, d.rule);
     }
+    if opts.restrict_sockets {
+        emit_socket_rule(&mut p, opts.landlock_tcp);
+    }
     p.push(ret(ALLOW));
     p
+}
+
+/// `socket(domain, type, …)` in degraded mode: `AF_UNIX` refused; `AF_INET`/`AF_INET6` refused
+/// unless the type is `SOCK_STREAM` and Landlock controls TCP; other families allowed.
+fn emit_socket_rule(p: &mut Vec<sock_filter>, tcp_allowed: bool) {
+    const AND: u16 = (libc::BPF_ALU | libc::BPF_AND | libc::BPF_K) as u16;
+    p.extend([
+        jump(JEQ, libc::SYS_socket as u32, 0, 9),
+        load(arg_low(0)),
+        jump(JEQ, libc::AF_UNIX as u32, 5, 0),
+        jump(JEQ, libc::AF_INET as u32, 1, 0),
+        jump(JEQ, libc::AF_INET6 as u32, 0, 4),
+        load(arg_low(1)),
+        // The type's low bits; SOCK_NONBLOCK and SOCK_CLOEXEC sit above them.
+        jump(AND, 0xf, 0, 0),
+        jump(JEQ, libc::SOCK_STREAM as u32, u8::from(tcp_allowed), 0),
+        ret(NOTIFY),
+        ret(ALLOW),
+    ]);
 }
 
 /// Appends the block for one system call: it returns `action` when `nr` matches and `when` holds,
