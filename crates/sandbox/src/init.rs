@@ -77,11 +77,6 @@ fn run(ctl: BorrowedFd<'_>) -> Result<i32, String> {
     let (bytes, _) = ctx("cannot read the sandbox plan", sys::recv_message(ctl, MAX_PLAN))?;
     let plan: Plan =
         serde_json::from_slice(&bytes).map_err(|e| format!("the sandbox plan is malformed: {e}"))?;
-    for procs in &plan.cgroup_procs {
-        if let Err(e) = std::fs::write(procs, "0") {
-            let _ = send(ctl, b'W', format!("cannot join cgroup {}: {e}", procs.display()).as_bytes());
-        }
-    }
     if plan.isolation != Isolation::Full {
         return supervise_agent(ctl, &plan, false);
     }

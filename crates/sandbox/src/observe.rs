@@ -83,8 +83,9 @@ const MAX_ARGS: usize = 4096;
 const MAX_ARG_BYTES: usize = 128 * 1024;
 
 /// Runs until every process using the filter has exited, calling `sink` for each observation.
-pub fn observe(listener: &Listener, view: &View, sink: &mut dyn FnMut(Observation)) {
-    let mut hashes = HashCache::default();
+/// `hashes` remembers executables' digests (see [`HashCache`]).
+pub fn observe(listener: &Listener, view: &View, hashes: &mut HashCache, sink: &mut dyn FnMut(Observation)) {
+    let _ = listener.set_sync_wakeup();
     loop {
         match listener.wait() {
             Ok(Wait::Ready) => {}
@@ -95,7 +96,7 @@ pub fn observe(listener: &Listener, view: &View, sink: &mut dyn FnMut(Observatio
             Ok(None) => continue,
             Err(_) => return,
         };
-        let (response, seen) = judge(&n, view, &mut hashes, listener);
+        let (response, seen) = judge(&n, view, hashes, listener);
         let _ = listener.respond(n.id, response);
         for o in seen {
             sink(o);
@@ -103,10 +104,49 @@ pub fn observe(listener: &Listener, view: &View, sink: &mut dyn FnMut(Observatio
     }
 }
 
-#[derive(Default)]
-struct HashCache(HashMap<(u64, u64, u64, i64, i64), String>);
+/// Digests of executables, keyed by (device, inode, size, mtime, ctime).
+///
+/// Hashing a 30 MB compiler on every exec would cost more than running it, so digests are
+/// remembered, across sessions too (the supervisor keeps the cache in qwarden's state directory,
+/// which no sandbox can reach). The key is safe to trust: any change to a file's content or
+/// metadata moves its ctime, which user space cannot set back.
+#[derive(Debug, Default)]
+pub struct HashCache(HashMap<(u64, u64, u64, i64, i64), String>);
+
+/// Most entries a saved cache keeps.
+const CACHE_MAX: usize = 20_000;
 
 impl HashCache {
+    /// Reads a cache saved by [`HashCache::save`]; a missing or malformed file is an empty cache.
+    pub fn load(path: &Path) -> HashCache {
+        let mut map = HashMap::new();
+        if let Ok(text) = std::fs::read_to_string(path) {
+            for line in text.lines() {
+                let f: Vec<&str> = line.split('\t').collect();
+                if let [dev, ino, size, mtime, ctime, digest] = f[..]
+                    && let (Ok(dev), Ok(ino), Ok(size), Ok(mtime), Ok(ctime)) =
+                        (dev.parse(), ino.parse(), size.parse(), mtime.parse(), ctime.parse())
+                    && digest.len() == 71
+                    && digest.starts_with("sha256:")
+                {
+                    map.insert((dev, ino, size, mtime, ctime), digest.to_owned());
+                }
+            }
+        }
+        HashCache(map)
+    }
+
+    /// Writes the cache to `path` (through a temporary file, so a crash leaves the old one).
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let mut text = String::new();
+        for ((dev, ino, size, mtime, ctime), d) in self.0.iter().take(CACHE_MAX) {
+            text.push_str(&format!("{dev}\t{ino}\t{size}\t{mtime}\t{ctime}\t{d}\n"));
+        }
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, path)
+    }
+
     fn digest(&mut self, file: &Path) -> Option<String> {
         let md = std::fs::metadata(file).ok()?;
         let key = (md.dev(), md.ino(), md.size(), md.mtime_nsec() + md.mtime() * 1_000_000_000, md.ctime_nsec() + md.ctime() * 1_000_000_000);
@@ -391,6 +431,11 @@ fn open(t: &Target<'_>, view: &View, dirfd: Option<i32>, path: u64, flags: i32) 
     let Some(raw) = t.string(path) else { return (Response::Continue, Vec::new()) };
     let Some(lexical) = t.absolute(dirfd, &raw) else { return (Response::Continue, Vec::new()) };
     let write = flags & WRITE_FLAGS != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE;
+    // Fast path for the bulk of opens: reading system files. Symlinks there are the host's, not
+    // the agent's, so there is nothing to resolve; the kernel decides what they reach.
+    if !write && view.classify(&lexical) == Access::ReadOnly && view.is_system(&lexical) {
+        return (Response::Continue, Vec::new());
+    }
     let resolved = t.resolve(&lexical, flags & libc::O_NOFOLLOW == 0);
     let access = view.classify(&resolved);
     let target = Some(describe(&lexical, &resolved));

@@ -219,7 +219,7 @@ pub struct Plan {
     pub landlock_min_abi: u32,
     /// Whether read-only opens are observed.
     pub observe_reads: bool,
-    /// Cgroup `cgroup.procs` files the init joins before anything else.
+    /// Cgroup `cgroup.procs` files the supervisor puts the init into before sending the plan.
     pub cgroup_procs: Vec<PathBuf>,
 }
 
@@ -288,9 +288,30 @@ impl Plan {
             env.retain(|(name, _)| *name != k);
             env.push((k, v));
         }
-        if !env.iter().any(|(k, _)| k == "PATH") {
-            env.push(("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()));
-        }
+        // Only the PATH entries the agent can see: the rest would each cost every execvp a
+        // refused, recorded attempt.
+        let path = env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+        let visible: Vec<&str> = path
+            .split(':')
+            .filter(|d| {
+                d.starts_with('/')
+                    && matches!(
+                        view.classify(Path::new(d)),
+                        Access::ReadOnly | Access::Writable | Access::Private
+                    )
+            })
+            .collect();
+        let path = if visible.is_empty() {
+            "/usr/local/bin:/usr/bin:/bin".to_owned()
+        } else {
+            visible.join(":")
+        };
+        env.retain(|(k, _)| k != "PATH");
+        env.push(("PATH".into(), path));
         let mut landlock_read: Vec<PathBuf> = Vec::new();
         let mut landlock_write: Vec<PathBuf> = Vec::new();
         match spec.isolation {
@@ -595,6 +616,7 @@ pub enum Access {
 pub struct View {
     entries: Vec<(PathBuf, Access)>,
     isolation: Option<Isolation>,
+    system: Vec<PathBuf>,
 }
 
 impl View {
@@ -669,7 +691,15 @@ impl View {
         View {
             entries,
             isolation: Some(spec.isolation),
+            system: spec.system_paths.clone(),
         }
+    }
+
+    /// Whether `path` is in a directory only the host can change (system directories and the
+    /// profile's read-only paths), where the agent cannot plant symlinks.
+    pub fn is_system(&self, path: &Path) -> bool {
+        SYSTEM_DIRS.iter().chain(&["/etc", "/run/host"]).any(|d| path.starts_with(d))
+            || self.system.iter().any(|d| path.starts_with(d))
     }
 
     /// The kernel mechanism that keeps paths outside the view out of reach: the mount namespace,

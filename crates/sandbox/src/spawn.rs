@@ -34,6 +34,7 @@ pub enum Report {
 pub struct Sandbox {
     child: Child,
     control: OwnedFd,
+    warnings: Vec<String>,
 }
 
 /// Why a sandbox could not be started.
@@ -89,11 +90,25 @@ impl Sandbox {
             source: e,
         })?;
         drop(theirs);
+        // Join the session's cgroups from here while the init is still starting up; it waits
+        // for the plan, so nothing runs before the limits apply.
+        let mut warnings = Vec::new();
+        for procs in &plan.cgroup_procs {
+            if let Err(e) = std::fs::write(procs, child.id().to_string()) {
+                warnings.push(format!("cannot join cgroup {}: {e}", procs.display()));
+            }
+        }
         sys::send_message(ours.as_fd(), &bytes, None).map_err(|e| SpawnError::Plan(e.to_string()))?;
         Ok(Sandbox {
             child,
             control: ours,
+            warnings,
         })
+    }
+
+    /// What could not be applied while starting (a cgroup that could not be joined).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// The init's pid (outside the sandbox's pid namespace).

@@ -72,7 +72,8 @@ fn sandbox_probe(init: &(PathBuf, Vec<String>), isolation: Isolation, scratch: &
                 let l = qwarden_sandbox::seccomp::Listener::from(fd);
                 let view = qwarden_sandbox::plan::View::of(&spec);
                 let handle = std::thread::spawn(move || {
-                    qwarden_sandbox::observe::observe(&l, &view, &mut |_| {});
+                    let mut hashes = qwarden_sandbox::observe::HashCache::default();
+                    qwarden_sandbox::observe::observe(&l, &view, &mut hashes, &mut |_| {});
                 });
                 listener = Some(handle);
             }

@@ -14,9 +14,20 @@ use qwarden_sandbox::writeset::{Change, Op};
 
 use crate::summary::{Counts, Denial};
 
+/// What goes to the recorder: an event made by the supervisor, or an observation.
+#[derive(Debug)]
+pub enum Item {
+    /// A finished event (session and agent already set).
+    Event(Box<Event>),
+    /// Something the observer saw.
+    Observed(Observation),
+}
+
 /// What the recorder saw while the agent ran.
 #[derive(Debug, Default)]
 pub struct Recorded {
+    /// The ledger index of the first entry recorded.
+    pub first_index: Option<u64>,
     /// Totals.
     pub counts: Counts,
     /// The first commands run (argv joined), for the summary.
@@ -26,6 +37,8 @@ pub struct Recorded {
 }
 
 const MAX_BATCH: usize = 4096;
+/// How long the recorder waits for more events before committing a batch.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(10);
 const SUMMARY_COMMANDS: usize = 200;
 
 fn digest(s: &Option<String>) -> Option<Digest> {
@@ -143,7 +156,7 @@ pub fn exit_status(status: Option<i32>) -> ExitStatus {
 /// Records observations until the channel closes, in batches: one batch per wake-up, so a burst
 /// of execs costs one round of fsyncs.
 pub fn record_all(
-    rx: &Receiver<Observation>,
+    rx: &Receiver<Item>,
     state: &Path,
     checkpoints: CheckpointPolicy,
     session: &str,
@@ -155,20 +168,30 @@ pub fn record_all(
     let mut cas = DirCas::open(state.join("cas")).map_err(|e| e.to_string())?;
     let mut rec = Recorded::default();
     while let Ok(first) = rx.recv() {
+        // Group commit: gather what arrives within LINGER of the first item, so a build that
+        // execs a compiler per file costs one round of fsyncs per few milliseconds, not per exec.
+        let deadline = std::time::Instant::now() + LINGER;
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
                 Ok(o) => batch.push(o),
                 Err(_) => break,
             }
         }
         let mut entries = Vec::with_capacity(batch.len());
-        for o in &batch {
-            rec.count(o);
-            let e = observation(o).with_session(session).with_agent(agent);
+        for item in &batch {
+            let e = match item {
+                Item::Event(e) => (**e).clone(),
+                Item::Observed(o) => {
+                    rec.count(o);
+                    observation(o).with_session(session).with_agent(agent)
+                }
+            };
             entries.push(e.to_jcs(&mut cas).map_err(|e| e.to_string())?);
         }
-        ledger.append_all(&entries).map_err(|e| e.to_string())?;
+        let first = ledger.append_all(&entries).map_err(|e| e.to_string())?;
+        rec.first_index.get_or_insert(first);
     }
     Ok(rec)
 }

@@ -295,7 +295,10 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
         let sandbox = Sandbox::start(&plan, &opts.init.0, &init_args)
             .map_err(|e| SessionError::Sandbox(e.to_string()))?;
         match first_reports(&sandbox) {
-            Ok((confinement, listener)) => break (sandbox, confinement, (plan, listener)),
+            Ok((mut confinement, listener)) => {
+                confinement.extend(sandbox.warnings().iter().map(|w| format!("warning: {w}")));
+                break (sandbox, confinement, (plan, listener));
+            }
             Err(e) if isolation == Isolation::Full && e.contains("cannot create namespaces") => {
                 let _ = sandbox.wait();
                 // User namespaces exist but are refused (e.g. Ubuntu's AppArmor restriction).
@@ -340,19 +343,26 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
         "mounts": plan.mounts.len(),
         "limits": plan.limits,
     }));
-    let start_index = append(&ledger, &mut cas, &[start])?;
-    let env_event = events::env_change(&plan.env).with_session(&session).with_agent(&grant.agent.name);
-    append(&ledger, &mut cas, &[env_event])?;
+    let env_event = events::env_change(&plan.env)
+        .with_session(&session)
+        .with_agent(&grant.agent.name);
 
     // Observe on one thread, record on another: the agent waits on the observer, never on fsync.
+    // session.start goes first through the same queue, so it is the session's first entry while
+    // the agent already runs.
     let view = View::of(&spec);
-    let (tx, rx) = mpsc::channel::<Observation>();
+    let (tx, rx) = mpsc::channel::<events::Item>();
+    let _ = tx.send(events::Item::Event(Box::new(start)));
+    let _ = tx.send(events::Item::Event(Box::new(env_event)));
+    let cache_path = opts.state_dir.join("exec-digests.tsv");
     let observer = std::thread::spawn(move || {
         let listener = Listener::from(listener);
         let mut send = |o: Observation| {
-            let _ = tx.send(o);
+            let _ = tx.send(events::Item::Observed(o));
         };
-        observe::observe(&listener, &view, &mut send);
+        let mut hashes = observe::HashCache::load(&cache_path);
+        observe::observe(&listener, &view, &mut hashes, &mut send);
+        let _ = hashes.save(&cache_path);
     });
     let recorder = {
         let session = session.clone();
@@ -499,7 +509,7 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
         write_set: changes.iter().map(WriteSetEntry::from).collect(),
         reviews: review_outcomes.iter().filter_map(summary::review_line).collect(),
         warnings,
-        ledger_first: start_index,
+        ledger_first: counted.first_index.unwrap_or(end_index),
         ledger_last: end_index,
         checkpoint_size: checkpoint.size,
         checkpoint_root: hex_of(&checkpoint.root),
@@ -515,16 +525,17 @@ fn digest_of(s: &str) -> Digest {
         .unwrap_or_else(|_| Digest::of(s.as_bytes()))
 }
 
-/// Appends events durably; returns the index of the last.
+/// Appends events durably as one batch; returns the index of the last.
 fn append(ledger: &Ledger, cas: &mut DirCas, events: &[Event]) -> Result<u64, SessionError> {
     let entries = events
         .iter()
         .map(|e| e.to_jcs(cas))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| SessionError::Ledger(e.to_string()))?;
-    ledger
+    let first = ledger
         .append_all(&entries)
-        .map_err(|e| SessionError::Ledger(e.to_string()))
+        .map_err(|e| SessionError::Ledger(e.to_string()))?;
+    Ok(first + (entries.len() as u64).saturating_sub(1))
 }
 
 /// Reads the init's reports up to the seccomp listener.

@@ -261,6 +261,28 @@ impl Listener {
         };
         rc == 0
     }
+
+    /// Asks the kernel to wake the agent's thread on the CPU that answered it
+    /// (`SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP`, Linux ≥ 6.6): a notification round trip then costs
+    /// a thread switch instead of a cross-CPU wake-up. Older kernels refuse it; nothing else
+    /// changes, so the error is only for the caller to note.
+    pub fn set_sync_wakeup(&self) -> io::Result<()> {
+        const SECCOMP_IOCTL_NOTIF_SET_FLAGS: libc::c_ulong = 0x4008_2104;
+        const SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: u64 = 1;
+        // SAFETY: SET_FLAGS takes the flags word by value.
+        let rc = unsafe {
+            libc::ioctl(
+                self.fd.as_raw_fd(),
+                SECCOMP_IOCTL_NOTIF_SET_FLAGS as _,
+                SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
 }
 
 /// Runs a notification ioctl until it is not interrupted: `Ok(true)` when it succeeded,
