@@ -373,6 +373,14 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
     };
     let mut status = None;
     let mut warnings = cgroup_warnings;
+    for scope in grant.filesystem.read.iter().chain(&grant.filesystem.write) {
+        if !scope.path.exists() {
+            warnings.push(format!(
+                "scope {} does not exist, so the agent does not see it (qwarden never creates scopes)",
+                scope.path.display()
+            ));
+        }
+    }
     loop {
         match sandbox.next() {
             Report::Exited(s) => {

@@ -20,8 +20,14 @@ pub fn run(dirs: &Dirs, args: &RunArgs) -> Result<u8, Failure> {
     let profile = &cx.loaded.profile;
     let grant = Grant::compute(&cx.verified, profile, &cx.engine, &cx.paths, &cx.private)
         .map_err(Failure::invalid)?;
-    let cwd = std::env::current_dir()?;
-    let cwd = std::fs::canonicalize(&cwd).unwrap_or(cwd);
+    // The agent starts where the human is, when that is inside the project; else at its root.
+    let here = std::env::current_dir()?;
+    let here = std::fs::canonicalize(&here).unwrap_or(here);
+    let cwd = if here.starts_with(&cx.paths.project) {
+        here
+    } else {
+        cx.paths.project.clone()
+    };
     let credential_stores: Vec<PathBuf> = CREDENTIAL_STORES
         .iter()
         .map(|s| dirs.home.join(s))
