@@ -60,6 +60,9 @@ pub struct SandboxSettings {
     pub observe_reads: bool,
 }
 
+/// The newest Landlock ABI a profile may require.
+pub const MAX_LANDLOCK_ABI: u32 = 6;
+
 fn default_landlock_min_abi() -> u32 {
     3
 }
@@ -290,7 +293,18 @@ struct RawProfile {
     #[serde(default)]
     ledger: LedgerSettings,
     #[serde(default)]
-    sandbox: SandboxSettings,
+    sandbox: RawSandbox,
+}
+
+/// `[sandbox]` as written, with a position for the ABI check.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+#[serde(expecting = "a table of sandbox settings")]
+struct RawSandbox {
+    #[serde(default)]
+    read_only: Vec<String>,
+    landlock_min_abi: Option<Spanned<u32>>,
+    observe_reads: Option<bool>,
 }
 
 /// `[limits]` as written, with positions for the zero check.
@@ -554,6 +568,24 @@ impl Profile {
             deny: host_list(raw.egress.deny, "deny"),
         };
 
+        let sandbox = SandboxSettings {
+            read_only: raw.sandbox.read_only,
+            landlock_min_abi: match raw.sandbox.landlock_min_abi {
+                None => default_landlock_min_abi(),
+                Some(v) => {
+                    if *v.get_ref() > MAX_LANDLOCK_ABI {
+                        fail(
+                            v.span(),
+                            format!("sandbox.landlock_min_abi is {}", v.get_ref()),
+                            "give a Landlock ABI from 0 (accept a kernel without Landlock) to 6",
+                        );
+                    }
+                    v.into_inner()
+                }
+            },
+            observe_reads: raw.sandbox.observe_reads.unwrap_or(true),
+        };
+
         let limits = match raw.limits {
             None => Limits::default(),
             Some(l) => {
@@ -589,7 +621,7 @@ impl Profile {
                 limits,
                 paths: raw.paths,
                 ledger: raw.ledger,
-                sandbox: raw.sandbox,
+                sandbox,
             })
         } else {
             Err(ProfileError {

@@ -600,3 +600,25 @@ fn oversized_profiles_are_refused_before_parsing() {
     text.truncate(MAX_PROFILE_BYTES);
     ok(&text);
 }
+
+#[test]
+fn sandbox_settings_are_read_and_checked() {
+    let p = ok(&with(
+        "[sandbox]\nread_only = [\"~/.rustup\"]\nlandlock_min_abi = 5\nobserve_reads = false\n",
+    ));
+    assert_eq!(p.sandbox.read_only, vec!["~/.rustup".to_owned()]);
+    assert_eq!(p.sandbox.landlock_min_abi, 5);
+    assert!(!p.sandbox.observe_reads);
+    let defaults = ok(&with(""));
+    assert_eq!(defaults.sandbox.landlock_min_abi, 3);
+    assert!(defaults.sandbox.observe_reads);
+
+    let bad = with("[sandbox]\nlandlock_min_abi = 9\n");
+    let e = error(&bad);
+    assert_error(&e, loc(&bad, "9"), &["sandbox.landlock_min_abi is 9"]);
+    assert_hint(&e, "from 0");
+
+    let bad = with("[sandbox]\nmount_home = true\n");
+    let e = error(&bad);
+    assert_error(&e, loc(&bad, "mount_home"), &["unknown field `mount_home`"]);
+}

@@ -166,3 +166,24 @@ pub fn restrict(rules: &Rules, floor: u32) -> Result<Enforced, LandlockError> {
 fn open(p: &Path) -> Option<PathFd> {
     PathFd::new(p).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn a_kernel_below_the_floor_is_refused_before_anything_is_restricted() {
+        let found = abi_version();
+        let err = restrict(&Rules::default(), found + 1).unwrap_err();
+        match &err {
+            LandlockError::BelowFloor { found: f, floor, .. } => {
+                assert_eq!((*f, *floor), (found, found + 1));
+            }
+            other => panic!("{other}"),
+        }
+        let text = err.to_string();
+        assert!(text.contains("--landlock-floor"), "{text}");
+        assert!(text.contains("landlock_min_abi"), "{text}");
+    }
+}

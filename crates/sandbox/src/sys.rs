@@ -274,15 +274,6 @@ pub fn drop_capabilities() -> io::Result<()> {
     Ok(())
 }
 
-/// Whether the calling thread still holds any effective capability (for tests and doctor).
-pub fn has_capabilities() -> io::Result<bool> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    Ok(status
-        .lines()
-        .filter(|l| l.starts_with("CapEff:") || l.starts_with("CapPrm:"))
-        .any(|l| l.split_whitespace().nth(1).is_some_and(|v| v.trim_start_matches('0') != "")))
-}
-
 /// `execve(2)`; returns only on failure.
 pub fn execve(path: &CStr, argv: &[CString], envp: &[CString]) -> io::Error {
     let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();

@@ -420,3 +420,32 @@ PY"#;
         .stdout_lacks("connected");
     assert_violation(&ledger(env), "syscall socket", "seccomp", "");
 });
+
+sessiontest!(the_agent_holds_no_privilege, |env, who| {
+    setup(env, "sandbox", AGENT);
+    let out = run(env, who, &["--", "sh", "-c", "grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs|Seccomp):' /proc/self/status; ps -o sid=,pid= -p $$ 2>/dev/null; env | sort"]).run();
+    out.success();
+    for cap in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        let line = out.stdout.lines().find(|l| l.starts_with(cap)).unwrap();
+        assert!(line.ends_with("0000000000000000"), "{line}");
+    }
+    assert!(out.stdout.lines().any(|l| l.starts_with("NoNewPrivs:") && l.ends_with('1')));
+    assert!(out.stdout.lines().any(|l| l.starts_with("Seccomp:") && l.ends_with('2')));
+    // The environment is the allowlist plus qwarden's own variables.
+    let names: Vec<&str> = out.stdout.lines().filter_map(|l| l.split_once('=').map(|(k, _)| k)).collect();
+    for leaked in ["QWARDEN_STATE_DIR", "QWARDEN_CONFIG_DIR", "QWARDEN_SYSTEM_CONFIG_DIR"] {
+        assert!(!names.contains(&leaked), "{leaked} reached the agent: {names:?}");
+    }
+    for set in ["HOME", "TMPDIR", "QWARDEN_SESSION", "QWARDEN_AGENT", "PATH"] {
+        assert!(names.contains(&set), "{set} missing: {names:?}");
+    }
+});
+
+sessiontest!(the_tree_dies_with_the_supervisor, |env, who| {
+    setup(env, "sandbox", AGENT);
+    // A background child that ignores SIGHUP and SIGTERM, and the agent itself, both hold stdout.
+    let script = "trap '' HUP TERM; (trap '' HUP TERM; sleep 100000) & echo started; sleep 100000";
+    let mut running = run(env, who, &["--", "sh", "-c", script]).spawn(&env.scratch("stderr"));
+    assert_eq!(running.line(), "started");
+    assert!(running.kill_and_wait_for_eof(), "processes of the session outlived its supervisor");
+});

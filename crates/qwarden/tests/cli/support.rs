@@ -576,6 +576,21 @@ pub struct Running {
 const LINE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Running {
+    /// Kills the command with SIGKILL and waits until every process that inherited its standard
+    /// output has exited too (the pipe reaches end of file); false if that did not happen within
+    /// the line timeout.
+    pub fn kill_and_wait_for_eof(&mut self) -> bool {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        loop {
+            match self.lines.recv_timeout(LINE_TIMEOUT) {
+                Ok(_) => continue,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return true,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => return false,
+            }
+        }
+    }
+
     /// The next line of standard output.
     #[track_caller]
     pub fn line(&self) -> String {
