@@ -983,14 +983,22 @@ fn excluded_by_ignore_rules(
     if paths.is_empty() {
         return Ok(BTreeSet::new());
     }
+    // `check-ignore` parses its input as pathspecs; a leading `./` turns pathspec magic off, so
+    // that a file named `:(exclude)x` is checked as that file. It answers with the same spelling.
+    let mut input = Vec::new();
+    for path in &paths {
+        input.extend_from_slice(b"./");
+        input.extend_from_slice(path);
+        input.push(0);
+    }
     let check = args(["check-ignore", "--no-index", "-z", "--stdin"]);
-    let output = git.output(&check, &nul_joined(paths.iter().map(Vec::as_slice)))?;
+    let output = git.output(&check, &input)?;
     match output.status.code() {
         // 0: some are ignored, 1: none is.
         Some(0 | 1) => Ok(output
             .stdout
             .split(|byte| *byte == 0)
-            .filter(|path| !path.is_empty())
+            .filter_map(|path| path.strip_prefix(b"./"))
             .map(<[u8]>::to_vec)
             .collect()),
         _ => Err(git.failure(&check, &output)),
@@ -998,10 +1006,7 @@ fn excluded_by_ignore_rules(
 }
 
 /// The original scope's file or symlink at `path` as a blob: (git mode, object id, sha256).
-fn original_blob(
-    git: &Git,
-    path: &Path,
-) -> Result<Option<(String, String, String)>, ReviewError> {
+fn original_blob(git: &Git, path: &Path) -> Result<Option<(String, String, String)>, ReviewError> {
     let meta = match fs::symlink_metadata(path) {
         Ok(meta) => meta,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),

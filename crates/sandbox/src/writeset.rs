@@ -552,9 +552,7 @@ fn walk_root(
                     continue;
                 }
             };
-            if let Some(subdir) =
-                record(path, &meta, root_dev, previous, entries, to_hash, stats)
-            {
+            if let Some(subdir) = record(path, &meta, root_dev, previous, entries, to_hash, stats) {
                 pending.push(subdir);
             }
         }
@@ -651,9 +649,8 @@ fn hash_files(paths: &[PathBuf], workers: usize) -> Option<Vec<HashResult>> {
         done
     };
     let threads = workers.clamp(1, paths.len().max(1));
-    let mut slots: Vec<Option<HashResult>> = std::iter::repeat_with(|| None)
-        .take(paths.len())
-        .collect();
+    let mut slots: Vec<Option<HashResult>> =
+        std::iter::repeat_with(|| None).take(paths.len()).collect();
     let mut complete = true;
     std::thread::scope(|scope| {
         let mut handles = Vec::new();

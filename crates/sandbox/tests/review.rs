@@ -47,11 +47,19 @@ fn git(dir: &Path, args: &[&str]) -> String {
         dir.display(),
         String::from_utf8_lossy(&output.stderr)
     );
-    String::from_utf8(output.stdout).unwrap().trim_end().to_owned()
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .trim_end()
+        .to_owned()
 }
 
 fn git_succeeds(dir: &Path, args: &[&str]) -> bool {
-    git_command(dir).args(args).output().unwrap().status.success()
+    git_command(dir)
+        .args(args)
+        .output()
+        .unwrap()
+        .status
+        .success()
 }
 
 fn write(path: &Path, content: &[u8]) {
@@ -94,6 +102,8 @@ fn capture(root: &Path, skip: &[&str]) -> BTreeMap<PathBuf, String> {
             } else if meta.is_dir() {
                 pending.push(path.clone());
                 format!("dir {perms:o}")
+            } else if !meta.is_file() {
+                format!("special {perms:o}")
             } else {
                 format!("file {perms:o} {}", hex::encode(fs::read(&path).unwrap()))
             };
@@ -198,7 +208,10 @@ fn expect_branch(outcome: ReviewOutcome) -> Branch {
 fn sample_repo(dir: &Path) {
     new_repo(dir);
     write(&dir.join("README.md"), b"# Demo\n\nHello.\n");
-    write(&dir.join("src/lib.rs"), b"pub fn answer() -> u32 {\n    42\n}\n");
+    write(
+        &dir.join("src/lib.rs"),
+        b"pub fn answer() -> u32 {\n    42\n}\n",
+    );
     write(&dir.join("old.txt"), b"to be removed\n");
     write(&dir.join("run.sh"), b"#!/bin/sh\necho run\n");
     chmod(&dir.join("run.sh"), 0o644);
@@ -238,7 +251,11 @@ fn repo_root_scope_becomes_one_commit_on_a_new_branch() {
     let outcome = review
         .finish(&options("sess-1", &repo, &work.path().join("patches")))
         .unwrap();
-    assert_eq!(repo_state(&repo), before, "working tree, index, HEAD and refs untouched");
+    assert_eq!(
+        repo_state(&repo),
+        before,
+        "working tree, index, HEAD and refs untouched"
+    );
     let instructions = outcome.instructions();
     let branch = expect_branch(outcome);
     assert_eq!(branch.branch, "qwarden/sess-1");
@@ -246,8 +263,8 @@ fn repo_root_scope_becomes_one_commit_on_a_new_branch() {
     assert_eq!(
         summary(&branch.files, &repo),
         vec![
-            (Op::Create, "docs-link".into()),
             (Op::Modify, "README.md".into()),
+            (Op::Create, "docs-link".into()),
             (Op::Delete, "old.txt".into()),
             (Op::Modify, "run.sh".into()),
             (Op::Create, "src/extra/mod.rs".into()),
@@ -262,16 +279,19 @@ fn repo_root_scope_becomes_one_commit_on_a_new_branch() {
     assert_eq!(branch.ignored[0].kind, EntryKind::Dir);
 
     // One commit, HEAD its only parent, exactly these files.
+    assert_eq!(git(&repo, &["rev-parse", "qwarden/sess-1"]), branch.commit);
     assert_eq!(
-        git(&repo, &["rev-parse", "qwarden/sess-1"]),
-        branch.commit
-    );
-    assert_eq!(
-        git(&repo, &["rev-list", "--parents", "-n", "1", "qwarden/sess-1"]),
+        git(
+            &repo,
+            &["rev-list", "--parents", "-n", "1", "qwarden/sess-1"]
+        ),
         format!("{} {head}", branch.commit)
     );
     assert_eq!(
-        lines(&git(&repo, &["diff", "--name-status", "HEAD", "qwarden/sess-1"])),
+        lines(&git(
+            &repo,
+            &["diff", "--name-status", "HEAD", "qwarden/sess-1"]
+        )),
         lines("A\tdocs-link\nM\tREADME.md\nD\told.txt\nM\trun.sh\nA\tsrc/extra/mod.rs")
     );
     let stat = git(&repo, &["diff", "HEAD", "qwarden/sess-1", "--stat"]);
@@ -292,17 +312,28 @@ fn repo_root_scope_becomes_one_commit_on_a_new_branch() {
             .any(|line| line.starts_with("120000") && line.ends_with("\tdocs-link")),
         "{tree}"
     );
-    assert_eq!(git(&repo, &["show", "qwarden/sess-1:docs-link"]), "README.md");
+    assert_eq!(
+        git(&repo, &["show", "qwarden/sess-1:docs-link"]),
+        "README.md"
+    );
 
     // Authored by qwarden, with the file list in the message.
     assert_eq!(
-        git(&repo, &["log", "-1", "--format=%an <%ae>|%cn <%ce>", "qwarden/sess-1"]),
+        git(
+            &repo,
+            &[
+                "log",
+                "-1",
+                "--format=%an <%ae>|%cn <%ce>",
+                "qwarden/sess-1"
+            ]
+        ),
         "qwarden <qwarden@localhost>|qwarden <qwarden@localhost>"
     );
     let message = git(&repo, &["log", "-1", "--format=%B", "qwarden/sess-1"]);
     assert_eq!(
         message,
-        "qwarden: changes by test-agent in session sess-1\n\nA docs-link\nM README.md\nD old.txt\n\
+        "qwarden: changes by test-agent in session sess-1\n\nM README.md\nA docs-link\nD old.txt\n\
          M run.sh\nA src/extra/mod.rs"
     );
 
@@ -389,7 +420,10 @@ fn unborn_head_gives_a_root_commit() {
     let work = tempfile::tempdir().unwrap();
     let repo = work.path().join("fresh");
     new_repo(&repo);
-    write(&repo.join("untracked.txt"), b"the user's, never committed\n");
+    write(
+        &repo.join("untracked.txt"),
+        b"the user's, never committed\n",
+    );
     let before = repo_state(&repo);
 
     let copy_dir = work.path().join("copy");
@@ -446,7 +480,11 @@ fn an_existing_branch_is_a_clear_error_and_nothing_changes() {
     assert!(message.contains("nothing was changed"), "{message}");
     assert!(message.contains("branch -D qwarden/dup"), "{message}");
     assert_eq!(repo_state(&repo), before);
-    assert_eq!(object_count(&repo), objects, "not even an object was written");
+    assert_eq!(
+        object_count(&repo),
+        objects,
+        "not even an object was written"
+    );
     assert_eq!(git(&repo, &["rev-parse", "qwarden/dup"]), head);
 }
 
@@ -465,7 +503,10 @@ fn protected_paths_are_refused_and_absent_from_the_commit() {
         &copy_dir.join(".github/workflows/ci.yml"),
         b"on: push\njobs: {}\n",
     );
-    write(&copy_dir.join("src/lib.rs"), b"pub fn answer() -> u32 {\n    43\n}\n");
+    write(
+        &copy_dir.join("src/lib.rs"),
+        b"pub fn answer() -> u32 {\n    43\n}\n",
+    );
 
     let outcome = review
         .finish(&options("guarded", &repo, &work.path().join("p")))
@@ -545,14 +586,19 @@ fn changes_inside_the_copys_git_directory_are_ignored() {
             .iter()
             .any(|change| change.path.ends_with("vendor/lib/.git/config"))
     );
-    assert!(branch.files.iter().all(|change| !change
-        .path
-        .components()
-        .any(|component| component.as_os_str() == ".git")));
+    assert!(branch.files.iter().all(|change| {
+        !change
+            .path
+            .components()
+            .any(|component| component.as_os_str() == ".git")
+    }));
     // The original's refs are as they were, plus the review branch only.
     let refs_after = git(&repo, &["for-each-ref", "--exclude=refs/heads/qwarden/*"]);
     assert_eq!(refs_after, refs_before);
-    assert!(!git_succeeds(&repo, &["rev-parse", "--verify", "-q", "agent-branch"]));
+    assert!(!git_succeeds(
+        &repo,
+        &["rev-parse", "--verify", "-q", "agent-branch"]
+    ));
 }
 
 #[test]
@@ -565,7 +611,10 @@ fn gitignored_new_files_are_left_out() {
     commit_all(&repo, "initial");
     let copy_dir = work.path().join("copy");
     let review = ReviewCopy::create(&repo, &copy_dir).unwrap();
-    write(&copy_dir.join("__pycache__/app.cpython-312.pyc"), b"\x00\x01");
+    write(
+        &copy_dir.join("__pycache__/app.cpython-312.pyc"),
+        b"\x00\x01",
+    );
     write(&copy_dir.join("run.log"), b"log\n");
     write(&copy_dir.join("app.py"), b"print(2)\n");
     write(&copy_dir.join("new.py"), b"x = 1\n");
@@ -659,13 +708,19 @@ fn only_refused_changes_still_report_them() {
     let outcome = review
         .finish(&options("sneaky", &repo, &work.path().join("p")))
         .unwrap();
-    assert!(matches!(outcome, ReviewOutcome::NoChanges { .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, ReviewOutcome::NoChanges { .. }),
+        "{outcome:?}"
+    );
     assert_eq!(
         summary(outcome.refused(), &repo),
         vec![(Op::Create, ".git/hooks/post-checkout".into())]
     );
     assert!(outcome.instructions().contains(".git/hooks/post-checkout"));
-    assert!(!git_succeeds(&repo, &["rev-parse", "--verify", "-q", "qwarden/sneaky"]));
+    assert!(!git_succeeds(
+        &repo,
+        &["rev-parse", "--verify", "-q", "qwarden/sneaky"]
+    ));
 }
 
 #[test]
@@ -690,7 +745,10 @@ fn hostile_repository_config_and_hooks_do_not_run_or_interfere() {
     }
     git(&repo, &["config", "commit.gpgSign", "true"]);
     git(&repo, &["config", "gpg.program", "false"]);
-    git(&repo, &["config", "core.hooksPath", hooks.to_str().unwrap()]);
+    git(
+        &repo,
+        &["config", "core.hooksPath", hooks.to_str().unwrap()],
+    );
     git(&repo, &["config", "core.splitIndex", "true"]);
     let before = repo_state(&repo);
 
@@ -736,7 +794,12 @@ fn global_git_config_does_not_interfere() {
         .as_bytes(),
     );
     let output = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_with_hostile_home", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child_with_hostile_home",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("HOME", home.path())
         .env("XDG_CONFIG_HOME", home.path().join(".config"))
         .env("QWARDEN_REVIEW_CHILD", "hostile-home")
@@ -764,11 +827,11 @@ fn child_with_hostile_home() {
     let work = tempfile::tempdir().unwrap();
     let repo = work.path().join("repo");
     sample_repo(&repo);
-    // Sanity: with this HOME, plain git would fail to commit (signing with `false`).
+    // Sanity: with this HOME, plain git fails to commit (it signs with `false`).
     let plain = Command::new("git")
         .arg("-C")
         .arg(&repo)
-        .args(["commit-tree", "HEAD^{tree}", "-m", "x"])
+        .args(["commit", "--allow-empty", "-q", "-m", "x"])
         .env("GIT_AUTHOR_NAME", "a")
         .env("GIT_AUTHOR_EMAIL", "a@b")
         .env("GIT_COMMITTER_NAME", "a")
@@ -824,8 +887,14 @@ fn outside_git_the_changes_become_a_patch_that_git_apply_applies() {
     let review = ReviewCopy::create(&scope, &copy_dir).unwrap();
     assert_eq!(review.repo_root(), None);
 
-    write(&copy_dir.join("notes.txt"), b"line 1\nline two\nline 3\nline 4\n");
-    write(&copy_dir.join("calib.bin"), &[0, 159, 146, 150, 0, 254, 1, 2, 3, 4]);
+    write(
+        &copy_dir.join("notes.txt"),
+        b"line 1\nline two\nline 3\nline 4\n",
+    );
+    write(
+        &copy_dir.join("calib.bin"),
+        &[0, 159, 146, 150, 0, 254, 1, 2, 3, 4],
+    );
     fs::remove_file(copy_dir.join("gone.txt")).unwrap();
     fs::remove_file(copy_dir.join("gone.bin")).unwrap();
     write(&copy_dir.join("new/dir/result.txt"), b"fidelity 0.97\n");
@@ -869,11 +938,17 @@ fn outside_git_the_changes_become_a_patch_that_git_apply_applies() {
     assert_eq!(capture(&scope, &[]), capture(&pristine, &[]));
 
     let patch = fs::read_to_string(&path).unwrap();
-    assert!(patch.contains("diff --git a/notes.txt b/notes.txt"), "{patch}");
+    assert!(
+        patch.contains("diff --git a/notes.txt b/notes.txt"),
+        "{patch}"
+    );
     assert!(patch.contains("GIT binary patch"), "{patch}");
     assert!(patch.contains("deleted file mode 100644"), "{patch}");
     assert!(patch.contains("new file mode 120000"), "{patch}");
-    assert!(patch.contains("old mode 100644\nnew mode 100755"), "{patch}");
+    assert!(
+        patch.contains("old mode 100644\nnew mode 100755"),
+        "{patch}"
+    );
 
     // The instructions' commands work: --stat, then apply to a fresh copy of the original.
     assert!(instructions.contains(&format!("git apply --stat {}", path.display())));
@@ -1011,7 +1086,13 @@ fn the_copy_preserves_modes_mtimes_and_symlinks_and_lists_what_it_skips() {
         .set_modified(old)
         .unwrap();
     let fifo = scope.join("pipe");
-    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
 
     let copy_dir = work.path().join("nested/parents/copy");
     let review = ReviewCopy::create(&scope, &copy_dir).unwrap();
@@ -1028,7 +1109,10 @@ fn the_copy_preserves_modes_mtimes_and_symlinks_and_lists_what_it_skips() {
         Path::new("/etc/passwd")
     );
     assert_eq!(
-        fs::metadata(copy_dir.join("exec.sh")).unwrap().modified().unwrap(),
+        fs::metadata(copy_dir.join("exec.sh"))
+            .unwrap()
+            .modified()
+            .unwrap(),
         old
     );
     assert_eq!(
@@ -1062,7 +1146,10 @@ fn bad_scopes_and_copy_directories_are_clear_errors() {
     assert!(err.to_string().contains("does not exist"));
 
     let err = ReviewCopy::create(&scope.join("a.txt"), &work.path().join("c2")).unwrap_err();
-    assert!(matches!(err, ReviewError::ScopeNotDirectory { .. }), "{err:?}");
+    assert!(
+        matches!(err, ReviewError::ScopeNotDirectory { .. }),
+        "{err:?}"
+    );
 
     let busy = work.path().join("busy");
     write(&busy.join("something"), b"x");
@@ -1073,9 +1160,15 @@ fn bad_scopes_and_copy_directories_are_clear_errors() {
 
     let inside = scope.join("review-copy");
     let err = ReviewCopy::create(&scope, &inside).unwrap_err();
-    assert!(matches!(err, ReviewError::CopyOverlapsScope { .. }), "{err:?}");
+    assert!(
+        matches!(err, ReviewError::CopyOverlapsScope { .. }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("outside the scope"));
-    assert!(!inside.exists(), "the copy directory it made is removed again");
+    assert!(
+        !inside.exists(),
+        "the copy directory it made is removed again"
+    );
 
     // An existing empty directory is fine.
     let empty = work.path().join("empty");
@@ -1119,7 +1212,11 @@ fn session_ids_that_cannot_name_a_branch_or_file_are_rejected() {
     // A valid one works on the same copy afterwards.
     expect_branch(
         review
-            .finish(&options("2024-06-01T12.00_ok", &repo, &work.path().join("p")))
+            .finish(&options(
+                "2024-06-01T12.00_ok",
+                &repo,
+                &work.path().join("p"),
+            ))
             .unwrap(),
     );
 }

@@ -318,7 +318,10 @@ fn refresh_reuses_digests_of_files_with_identical_metadata() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     for i in 0..10 {
-        write(&root.join(format!("d{}/f{i}", i % 3)), format!("{i}").as_bytes());
+        write(
+            &root.join(format!("d{}/f{i}", i % 3)),
+            format!("{i}").as_bytes(),
+        );
     }
     let before = snap(root);
     assert_eq!(before.stats().files_hashed, 10);
@@ -435,7 +438,10 @@ fn a_missing_root_is_a_clear_error() {
     let err = Snapshot::take(std::slice::from_ref(&missing)).unwrap_err();
     assert!(matches!(&err, WriteSetError::RootMissing { root } if *root == missing));
     let message = err.to_string();
-    assert!(message.contains(&missing.display().to_string()), "{message}");
+    assert!(
+        message.contains(&missing.display().to_string()),
+        "{message}"
+    );
     assert!(message.contains("does not exist"), "{message}");
     assert!(message.contains("create it"), "{message}");
 }
@@ -504,12 +510,7 @@ fn canonical_lines_and_digest_are_exact_and_order_independent() {
         note: None,
     };
     let expected = sha256_bytes(
-        format!(
-            "{}\n{}\n",
-            other.canonical_json(),
-            change.canonical_json()
-        )
-        .as_bytes(),
+        format!("{}\n{}\n", other.canonical_json(), change.canonical_json()).as_bytes(),
     );
     let forward = digest(&[change.clone(), other.clone()]);
     let backward = digest(&[other.clone(), change.clone()]);
@@ -704,7 +705,15 @@ fn nested_mount_points_are_not_crossed() {
     fs::create_dir(root.join("mnt")).unwrap();
     let script = r#"mount -t tmpfs qwarden-test "$1/mnt" && echo other > "$1/mnt/foreign.txt" && mkdir "$1/mnt/sub" && exec "$2" --exact child_mount_walk --nocapture --test-threads=1"#;
     let output = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", script, "sh"])
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ])
         .arg(root)
         .arg(std::env::current_exe().unwrap())
         .env("QWARDEN_WRITESET_CHILD", "mount")
@@ -735,12 +744,19 @@ fn child_mount_walk() {
         return;
     }
     let root = PathBuf::from(std::env::var_os("QWARDEN_WRITESET_ROOT").unwrap());
-    assert!(root.join("mnt/foreign.txt").exists(), "the tmpfs is mounted");
+    assert!(
+        root.join("mnt/foreign.txt").exists(),
+        "the tmpfs is mounted"
+    );
     let snapshot = snap(&root);
     let mount = snapshot.get(&root.join("mnt")).unwrap();
     assert_eq!(mount.kind, EntryKind::Dir);
     assert!(
-        mount.note.as_deref().unwrap().contains("another filesystem"),
+        mount
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("another filesystem"),
         "{mount:?}"
     );
     assert!(snapshot.get(&root.join("mnt/foreign.txt")).is_none());

@@ -282,6 +282,11 @@ sessiontest!(the_process_limit_holds_a_fork_bomb, |env, who| {
     let script = r#"perl -e 'my $n = 0; for (1..500) { my $p = fork(); if (!defined $p) { print "held after $n\n"; exit 0 } if ($p == 0) { sleep 1000; exit 0 } $n++ } print "not held\n"'"#;
     let out = run(env, who, &["--", "sh", "-c", script]).run();
     out.success().stdout_has("held after").stdout_lacks("not held");
+    let s = summary(&out.stderr);
+    if s["isolation"].as_str().unwrap().contains("cgroup") {
+        // Where a pids cgroup holds the tree, its refusals are counted and recorded.
+        assert_violation(&ledger(env), "exceed the process limit", "cgroup", "");
+    }
 });
 
 sessiontest!(the_memory_limit_holds_a_memory_hog, |env, who| {
@@ -449,3 +454,46 @@ sessiontest!(the_tree_dies_with_the_supervisor, |env, who| {
     assert_eq!(running.line(), "started");
     assert!(running.kill_and_wait_for_eof(), "processes of the session outlived its supervisor");
 });
+
+/// The toolchain this test binary was built with, if its directories are readable.
+fn toolchain() -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from)?;
+    let cargo = std::env::var_os("CARGO_HOME").map_or_else(|| home.join(".cargo"), Into::into);
+    let rustup = std::env::var_os("RUSTUP_HOME").map_or_else(|| home.join(".rustup"), Into::into);
+    (cargo.join("bin/cargo").exists() && rustup.is_dir()).then_some((cargo, rustup))
+}
+
+#[test]
+fn cargo_builds_a_crate_inside_in_every_tier() {
+    let Some((cargo, rustup)) = toolchain() else {
+        eprintln!("skipped: no rustup toolchain found through $CARGO_HOME / $RUSTUP_HOME");
+        return;
+    };
+    for tier in crate::support::TIERS {
+        let env = Env::new();
+        setup(&env, tier, AGENT);
+        let profile = env.config.join("profile.toml");
+        let text = std::fs::read_to_string(&profile).unwrap().replace(
+            "read_only = []",
+            &format!("read_only = [{:?}, {:?}]", cargo.display().to_string(), rustup.display().to_string()),
+        );
+        std::fs::write(&profile, text).unwrap();
+        std::fs::write(env.project.join("Cargo.toml"), "[package]\nname = \"hello\"\nversion = \"0.1.0\"\nedition = \"2021\"\n").unwrap();
+        std::fs::write(env.project.join("src/main.rs"), "fn main() { println!(\"hello from the sandbox\"); }\n").unwrap();
+        // The lock file is made beforehand: the project root is read-only for the agent.
+        let lock = std::process::Command::new(cargo.join("bin/cargo"))
+            .args(["generate-lockfile", "--offline"])
+            .current_dir(&env.project)
+            .status()
+            .unwrap();
+        assert!(lock.success());
+        let script = format!(
+            "export CARGO_HOME={0} RUSTUP_HOME={1} CARGO_TARGET_DIR=/tmp/target PATH={0}/bin:$PATH; cargo run --offline -q",
+            cargo.display(),
+            rustup.display()
+        );
+        let out = run(&env, As::Invoker, &["--", "sh", "-c", &script]).run();
+        out.success().stdout_has("hello from the sandbox");
+        assert!(!env.project.join("target").exists(), "{tier}: the build wrote into the project");
+    }
+}

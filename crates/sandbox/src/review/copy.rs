@@ -47,9 +47,7 @@ pub(super) fn copy_tree(
             Err(err) => {
                 skipped.push(Skipped {
                     path: from_dir.clone(),
-                    reason: format!(
-                        "cannot list this directory ({err}); it is empty in the copy"
-                    ),
+                    reason: format!("cannot list this directory ({err}); it is empty in the copy"),
                 });
                 continue;
             }
@@ -94,9 +92,8 @@ pub(super) fn copy_tree(
                 copy_file(&from, &to, &meta, skipped)?;
             } else if file_type.is_symlink() {
                 match fs::read_link(&from) {
-                    Ok(target) => symlink(&target, &to).map_err(|err| {
-                        io_error("create a symlink in the review copy", &to, err)
-                    })?,
+                    Ok(target) => symlink(&target, &to)
+                        .map_err(|err| io_error("create a symlink in the review copy", &to, err))?,
                     Err(err) => skipped.push(Skipped {
                         path: from,
                         reason: format!("cannot read the symlink: {err}"),

@@ -13,9 +13,12 @@
 //!   `reference-transaction` hook), `commit.gpgSign=false`, `core.fsmonitor=false`,
 //!   `core.splitIndex=false` and `index.sparse=false` (a temporary index must not leave shared
 //!   index files behind or come out sparse), `gc.auto=0` and `maintenance.auto=false`;
-//! - runs with `LC_ALL=C` (messages are matched in English), `GIT_TERMINAL_PROMPT=0`,
-//!   `GIT_OPTIONAL_LOCKS=0` and `GIT_LITERAL_PATHSPECS=1` (a file named `:(exclude)x` is a
-//!   file, not pathspec magic).
+//! - runs with `LC_ALL=C` (messages are matched in English), `GIT_TERMINAL_PROMPT=0` and
+//!   `GIT_OPTIONAL_LOCKS=0` (no opportunistic rewrite of the user's index).
+//!
+//! Paths go to git NUL-terminated on standard input, never as arguments, so any byte string
+//! works; the one command that parses them as pathspecs (`check-ignore`) gets them prefixed with
+//! `./`, which turns off pathspec magic (`:(exclude)x` is a file name there).
 
 use super::ReviewError;
 use sha2::{Digest as _, Sha256};
@@ -98,7 +101,6 @@ impl Git {
             .env("GIT_CONFIG_GLOBAL", "/dev/null")
             .env("GIT_TERMINAL_PROMPT", "0")
             .env("GIT_OPTIONAL_LOCKS", "0")
-            .env("GIT_LITERAL_PATHSPECS", "1")
             .env("LC_ALL", "C")
             .env("LANGUAGE", "C");
         for (key, value) in &self.env {
@@ -219,7 +221,10 @@ impl Git {
     /// Writes a blob (`git hash-object -w --no-filters --stdin`) from `source`, streamed, and
     /// returns its object id with the SHA-256 of the bytes that were fed to it. No clean filter,
     /// end-of-line conversion or LFS hook runs: the blob holds exactly these bytes.
-    pub(super) fn write_blob(&self, source: BlobSource<'_>) -> Result<(String, String), ReviewError> {
+    pub(super) fn write_blob(
+        &self,
+        source: BlobSource<'_>,
+    ) -> Result<(String, String), ReviewError> {
         let args = args(["hash-object", "-w", "--no-filters", "--stdin"]);
         let mut child = self
             .command(&args)
@@ -314,9 +319,7 @@ pub(super) struct IndexEntry {
 }
 
 /// Parses `git ls-files --stage -z` output: `<mode> <oid> <stage>\t<path>\0`…
-pub(super) fn parse_index(
-    listing: &[u8],
-) -> std::collections::BTreeMap<Vec<u8>, IndexEntry> {
+pub(super) fn parse_index(listing: &[u8]) -> std::collections::BTreeMap<Vec<u8>, IndexEntry> {
     let mut entries = std::collections::BTreeMap::new();
     for record in listing.split(|byte| *byte == 0) {
         let Some(tab) = record.iter().position(|byte| *byte == b'\t') else {
