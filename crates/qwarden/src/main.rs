@@ -15,7 +15,10 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     // The sandbox's init is this same binary, started by `qwarden run` with a control socket.
-    if std::env::args_os().nth(1).is_some_and(|a| a == commands::SANDBOX_INIT) {
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == commands::SANDBOX_INIT)
+    {
         let code = qwarden_sandbox::init::main_inherited();
         return std::process::ExitCode::from(u8::try_from(code).unwrap_or(125));
     }

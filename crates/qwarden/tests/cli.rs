@@ -37,7 +37,7 @@ mod manifest;
 mod pipes;
 #[path = "cli/policies.rs"]
 mod policies;
-#[path = "cli/run.rs"]
-mod run;
 #[path = "cli/refusals.rs"]
 mod refusals;
+#[path = "cli/run.rs"]
+mod run;

@@ -70,13 +70,19 @@ fn ctx<T>(what: &str, r: io::Result<T>) -> Result<T, String> {
 }
 
 fn run(ctl: BorrowedFd<'_>) -> Result<i32, String> {
-    ctx("cannot arrange to die with the supervisor", sys::set_parent_death_signal(libc::SIGKILL))?;
+    ctx(
+        "cannot arrange to die with the supervisor",
+        sys::set_parent_death_signal(libc::SIGKILL),
+    )?;
     if sys::parent_pid() == 1 {
         return Err("the supervisor exited before the sandbox started".into());
     }
-    let (bytes, _) = ctx("cannot read the sandbox plan", sys::recv_message(ctl, MAX_PLAN))?;
-    let plan: Plan =
-        serde_json::from_slice(&bytes).map_err(|e| format!("the sandbox plan is malformed: {e}"))?;
+    let (bytes, _) = ctx(
+        "cannot read the sandbox plan",
+        sys::recv_message(ctl, MAX_PLAN),
+    )?;
+    let plan: Plan = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("the sandbox plan is malformed: {e}"))?;
     if plan.isolation != Isolation::Full {
         return supervise_agent(ctl, &plan, false);
     }
@@ -93,9 +99,18 @@ fn run(ctl: BorrowedFd<'_>) -> Result<i32, String> {
                 | libc::CLONE_NEWCGROUP,
         ),
     )?;
-    ctx("cannot write /proc/self/setgroups", std::fs::write("/proc/self/setgroups", "deny"))?;
-    ctx("cannot write /proc/self/uid_map", std::fs::write("/proc/self/uid_map", format!("{uid} {uid} 1\n")))?;
-    ctx("cannot write /proc/self/gid_map", std::fs::write("/proc/self/gid_map", format!("{gid} {gid} 1\n")))?;
+    ctx(
+        "cannot write /proc/self/setgroups",
+        std::fs::write("/proc/self/setgroups", "deny"),
+    )?;
+    ctx(
+        "cannot write /proc/self/uid_map",
+        std::fs::write("/proc/self/uid_map", format!("{uid} {uid} 1\n")),
+    )?;
+    ctx(
+        "cannot write /proc/self/gid_map",
+        std::fs::write("/proc/self/gid_map", format!("{gid} {gid} 1\n")),
+    )?;
     match ctx("cannot fork the sandbox's pid 1", sys::fork())? {
         sys::Fork::Parent(pid) => {
             // The outer init only relays pid 1's exit code.
@@ -107,7 +122,10 @@ fn run(ctl: BorrowedFd<'_>) -> Result<i32, String> {
             })
         }
         sys::Fork::Child => {
-            ctx("cannot arrange to die with the supervisor", sys::set_parent_death_signal(libc::SIGKILL))?;
+            ctx(
+                "cannot arrange to die with the supervisor",
+                sys::set_parent_death_signal(libc::SIGKILL),
+            )?;
             build_root(&plan)?;
             ctx("cannot set the host name", sys::sethostname(&plan.hostname))?;
             ctx("cannot bring up loopback", sys::loopback_up())?;
@@ -131,29 +149,64 @@ fn mkdirs(p: &Path, mode: u32) -> Result<(), String> {
         .map_err(|e| format!("cannot create mount point {}: {e}", p.display()))
 }
 
-const LOCKED: libc::c_ulong = libc::ST_NOSUID | libc::ST_NODEV | libc::ST_NOEXEC | libc::ST_NOATIME | libc::ST_NODIRATIME | libc::ST_RELATIME;
+const LOCKED: libc::c_ulong = libc::ST_NOSUID
+    | libc::ST_NODEV
+    | libc::ST_NOEXEC
+    | libc::ST_NOATIME
+    | libc::ST_NODIRATIME
+    | libc::ST_RELATIME;
 
 /// Builds the new root under `plan.root_dir` and pivots into it.
 fn build_root(plan: &Plan) -> Result<(), String> {
     let root = plan.root_dir.as_path();
     ctx(
         "cannot make the mount tree private",
-        sys::mount(None, Path::new("/"), None, libc::MS_REC | libc::MS_PRIVATE, None),
+        sys::mount(
+            None,
+            Path::new("/"),
+            None,
+            libc::MS_REC | libc::MS_PRIVATE,
+            None,
+        ),
     )?;
     ctx(
         "cannot mount the sandbox root",
-        sys::mount(Some(Path::new("tmpfs")), root, Some("tmpfs"), libc::MS_NOSUID | libc::MS_NODEV, Some("mode=0755")),
+        sys::mount(
+            Some(Path::new("tmpfs")),
+            root,
+            Some("tmpfs"),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            Some("mode=0755"),
+        ),
     )?;
     for m in &plan.mounts {
         apply(root, m)?;
     }
-    ctx("cannot enter the sandbox root", std::env::set_current_dir(root))?;
-    ctx("pivot_root", sys::pivot_root(Path::new("."), Path::new(".")))?;
-    ctx("cannot detach the host's root", sys::umount_detach(Path::new(".")))?;
-    ctx("cannot enter the sandbox root", std::env::set_current_dir("/"))?;
+    ctx(
+        "cannot enter the sandbox root",
+        std::env::set_current_dir(root),
+    )?;
+    ctx(
+        "pivot_root",
+        sys::pivot_root(Path::new("."), Path::new(".")),
+    )?;
+    ctx(
+        "cannot detach the host's root",
+        sys::umount_detach(Path::new(".")),
+    )?;
+    ctx(
+        "cannot enter the sandbox root",
+        std::env::set_current_dir("/"),
+    )?;
     ctx(
         "cannot make the sandbox root read-only",
-        sys::mount(None, Path::new("/"), None, libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV, None),
+        sys::mount(
+            None,
+            Path::new("/"),
+            None,
+            libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
+            None,
+        ),
     )
 }
 
@@ -164,20 +217,36 @@ fn apply(root: &Path, m: &Mount) -> Result<(), String> {
             mkdirs(&t, 0o755)?;
             ctx(
                 &format!("cannot mount a tmpfs at {}", target.display()),
-                sys::mount(Some(Path::new("tmpfs")), &t, Some("tmpfs"), libc::MS_NOSUID | libc::MS_NODEV, Some(&format!("mode={mode:o}"))),
+                sys::mount(
+                    Some(Path::new("tmpfs")),
+                    &t,
+                    Some("tmpfs"),
+                    libc::MS_NOSUID | libc::MS_NODEV,
+                    Some(&format!("mode={mode:o}")),
+                ),
             )
         }
-        Mount::Bind { source, target, writable } => bind(root, source, target, *writable),
+        Mount::Bind {
+            source,
+            target,
+            writable,
+        } => bind(root, source, target, *writable),
         Mount::Symlink { path, to } => {
             let t = under(root, path);
             if let Some(parent) = t.parent() {
                 mkdirs(parent, 0o755)?;
             }
-            ctx(&format!("cannot create the link {}", path.display()), std::os::unix::fs::symlink(to, &t))
+            ctx(
+                &format!("cannot create the link {}", path.display()),
+                std::os::unix::fs::symlink(to, &t),
+            )
         }
         Mount::File { path, contents } => {
             let t = under(root, path);
-            ctx(&format!("cannot write {}", path.display()), std::fs::write(&t, contents))?;
+            ctx(
+                &format!("cannot write {}", path.display()),
+                std::fs::write(&t, contents),
+            )?;
             ctx(
                 &format!("cannot set the mode of {}", path.display()),
                 std::fs::set_permissions(&t, std::fs::Permissions::from_mode(0o644)),
@@ -205,7 +274,13 @@ fn apply(root: &Path, m: &Mount) -> Result<(), String> {
             mkdirs(&t, 0o755)?;
             ctx(
                 "cannot mount /proc",
-                sys::mount(Some(Path::new("proc")), &t, Some("proc"), libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, None),
+                sys::mount(
+                    Some(Path::new("proc")),
+                    &t,
+                    Some("proc"),
+                    libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                    None,
+                ),
             )
         }
         Mount::Devpts => {
@@ -221,13 +296,22 @@ fn apply(root: &Path, m: &Mount) -> Result<(), String> {
                     Some("newinstance,ptmxmode=0666,mode=620"),
                 ),
             )?;
-            ctx("cannot link /dev/ptmx", std::os::unix::fs::symlink("pts/ptmx", under(root, Path::new("/dev/ptmx"))))
+            ctx(
+                "cannot link /dev/ptmx",
+                std::os::unix::fs::symlink("pts/ptmx", under(root, Path::new("/dev/ptmx"))),
+            )
         }
         Mount::SealTmpfs { target } => {
             let t = under(root, target);
             ctx(
                 &format!("cannot make {} read-only", target.display()),
-                sys::mount(None, &t, None, libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV, None),
+                sys::mount(
+                    None,
+                    &t,
+                    None,
+                    libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
+                    None,
+                ),
             )
         }
     }
@@ -235,7 +319,8 @@ fn apply(root: &Path, m: &Mount) -> Result<(), String> {
 
 fn bind(root: &Path, source: &Path, target: &Path, writable: bool) -> Result<(), String> {
     let t = under(root, target);
-    let md = std::fs::metadata(source).map_err(|e| format!("cannot show {}: {e}", source.display()))?;
+    let md =
+        std::fs::metadata(source).map_err(|e| format!("cannot show {}: {e}", source.display()))?;
     if md.is_dir() {
         mkdirs(&t, 0o755)?;
     } else {
@@ -243,7 +328,8 @@ fn bind(root: &Path, source: &Path, target: &Path, writable: bool) -> Result<(),
             mkdirs(parent, 0o755)?;
         }
         if std::fs::symlink_metadata(&t).is_err() {
-            std::fs::File::create(&t).map_err(|e| format!("cannot create mount point {}: {e}", target.display()))?;
+            std::fs::File::create(&t)
+                .map_err(|e| format!("cannot create mount point {}: {e}", target.display()))?;
         }
     }
     ctx(
@@ -257,7 +343,10 @@ fn bind(root: &Path, source: &Path, target: &Path, writable: bool) -> Result<(),
     if !writable {
         flags |= libc::MS_RDONLY;
     }
-    ctx(&format!("cannot restrict the bind at {}", target.display()), sys::mount(None, &t, None, flags, None))
+    ctx(
+        &format!("cannot restrict the bind at {}", target.display()),
+        sys::mount(None, &t, None, flags, None),
+    )
 }
 
 /// Forks the agent, waits for it, and reports its status. `pid1` tells whether this process is
@@ -296,7 +385,10 @@ fn supervise_agent(ctl: BorrowedFd<'_>, plan: &Plan, pid1: bool) -> Result<i32, 
         }
     }
     let status = agent_status.unwrap_or(0);
-    ctx("cannot report the agent's exit", send(ctl, b'X', &status.to_le_bytes()))?;
+    ctx(
+        "cannot report the agent's exit",
+        send(ctl, b'X', &status.to_le_bytes()),
+    )?;
     Ok(if libc::WIFEXITED(status) {
         libc::WEXITSTATUS(status)
     } else if libc::WIFSIGNALED(status) {
@@ -314,12 +406,20 @@ fn kill_leftovers(pid1: bool) {
         return;
     }
     let me = std::process::id().to_string();
-    let Ok(rd) = std::fs::read_dir("/proc") else { return };
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return;
+    };
     for e in rd.filter_map(Result::ok) {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
         // Fields after the parenthesised command: state, ppid, …
-        let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1));
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1));
         if ppid == Some(me.as_str()) {
             let _ = sys::kill(pid, libc::SIGKILL);
         }
@@ -337,7 +437,10 @@ fn exec_agent(ctl: BorrowedFd<'_>, plan: &Plan) -> String {
 enum Never {}
 
 fn confine(ctl: BorrowedFd<'_>, plan: &Plan) -> Result<Never, String> {
-    ctx("cannot arrange to die with pid 1", sys::set_parent_death_signal(libc::SIGKILL))?;
+    ctx(
+        "cannot arrange to die with pid 1",
+        sys::set_parent_death_signal(libc::SIGKILL),
+    )?;
     // pid 1 is non-dumpable and we inherited that; the supervisor must be able to read our
     // memory and /proc entries to observe our first execve (exec resets it anyway).
     ctx("cannot make the agent dumpable", sys::set_dumpable(true))?;
@@ -377,7 +480,11 @@ fn confine(ctl: BorrowedFd<'_>, plan: &Plan) -> Result<Never, String> {
     let _ = send(
         ctl,
         b'I',
-        format!("landlock-abi={} landlock-net={} landlock-scoped={}", enforced.abi, enforced.network, enforced.scoped).as_bytes(),
+        format!(
+            "landlock-abi={} landlock-net={} landlock-scoped={}",
+            enforced.abi, enforced.network, enforced.scoped
+        )
+        .as_bytes(),
     );
     ctx("cannot set no_new_privs", seccomp::set_no_new_privs())?;
     let filter = seccomp::program(&seccomp::FilterOptions {
@@ -385,22 +492,36 @@ fn confine(ctl: BorrowedFd<'_>, plan: &Plan) -> Result<Never, String> {
         restrict_sockets: plan.isolation != Isolation::Full,
         landlock_tcp: enforced.network,
     });
-    let listener = ctx("cannot install the seccomp filter", seccomp::install(&filter))?;
-    ctx("cannot hand the seccomp listener to the supervisor", sys::send_message(ctl, b"L", Some(listener.as_fd())))?;
+    let listener = ctx(
+        "cannot install the seccomp filter",
+        seccomp::install(&filter),
+    )?;
+    ctx(
+        "cannot hand the seccomp listener to the supervisor",
+        sys::send_message(ctl, b"L", Some(listener.as_fd())),
+    )?;
     drop(listener);
     let argv: Vec<CString> = plan
         .argv
         .iter()
-        .map(|a| CString::new(a.as_bytes()).map_err(|_| format!("argument `{a}` contains a NUL byte")))
+        .map(|a| {
+            CString::new(a.as_bytes()).map_err(|_| format!("argument `{a}` contains a NUL byte"))
+        })
         .collect::<Result<_, _>>()?;
     let envp: Vec<CString> = plan
         .env
         .iter()
-        .map(|(k, v)| CString::new(format!("{k}={v}")).map_err(|_| format!("environment variable {k} contains a NUL byte")))
+        .map(|(k, v)| {
+            CString::new(format!("{k}={v}"))
+                .map_err(|_| format!("environment variable {k} contains a NUL byte"))
+        })
         .collect::<Result<_, _>>()?;
     sys::close_from(CONTROL_FD);
     let e = sys::execve(&program, &argv, &envp);
-    Err(format!("cannot execute `{}`: {e}", plan.argv.first().map(String::as_str).unwrap_or("")))
+    Err(format!(
+        "cannot execute `{}`: {e}",
+        plan.argv.first().map(String::as_str).unwrap_or("")
+    ))
 }
 
 /// Finds the command like a shell would, in the sandbox's own `PATH`.
@@ -419,7 +540,8 @@ fn resolve_command(plan: &Plan) -> Result<CString, String> {
             .filter(|d| !d.is_empty())
             .map(|d| Path::new(d).join(name))
             .find(|p| {
-                std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                std::fs::metadata(p)
+                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
             })
     };
     let found = found.ok_or_else(|| format!("command `{name}` not found in the sandbox's PATH"))?;

@@ -177,7 +177,9 @@ mod tests {
         let found = abi_version();
         let err = restrict(&Rules::default(), found + 1).unwrap_err();
         match &err {
-            LandlockError::BelowFloor { found: f, floor, .. } => {
+            LandlockError::BelowFloor {
+                found: f, floor, ..
+            } => {
                 assert_eq!((*f, *floor), (found, found + 1));
             }
             other => panic!("{other}"),

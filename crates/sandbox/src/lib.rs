@@ -8,12 +8,12 @@
 //! end. Writes go straight to the scope (sandbox tier), to a reviewable copy (staging) or nowhere
 //! (prod). [`doctor`] probes what this machine supports.
 
-pub mod seccomp;
-pub mod writeset;
-pub mod review;
 pub mod init;
 pub mod landlock;
 pub mod observe;
 pub mod plan;
+pub mod review;
+pub mod seccomp;
 pub mod spawn;
 pub mod sys;
+pub mod writeset;

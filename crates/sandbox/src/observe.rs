@@ -84,7 +84,12 @@ const MAX_ARG_BYTES: usize = 128 * 1024;
 
 /// Runs until every process using the filter has exited, calling `sink` for each observation.
 /// `hashes` remembers executables' digests (see [`HashCache`]).
-pub fn observe(listener: &Listener, view: &View, hashes: &mut HashCache, sink: &mut dyn FnMut(Observation)) {
+pub fn observe(
+    listener: &Listener,
+    view: &View,
+    hashes: &mut HashCache,
+    sink: &mut dyn FnMut(Observation),
+) {
     let _ = listener.set_sync_wakeup();
     loop {
         match listener.wait() {
@@ -124,8 +129,13 @@ impl HashCache {
             for line in text.lines() {
                 let f: Vec<&str> = line.split('\t').collect();
                 if let [dev, ino, size, mtime, ctime, digest] = f[..]
-                    && let (Ok(dev), Ok(ino), Ok(size), Ok(mtime), Ok(ctime)) =
-                        (dev.parse(), ino.parse(), size.parse(), mtime.parse(), ctime.parse())
+                    && let (Ok(dev), Ok(ino), Ok(size), Ok(mtime), Ok(ctime)) = (
+                        dev.parse(),
+                        ino.parse(),
+                        size.parse(),
+                        mtime.parse(),
+                        ctime.parse(),
+                    )
                     && digest.len() == 71
                     && digest.starts_with("sha256:")
                 {
@@ -149,7 +159,13 @@ impl HashCache {
 
     fn digest(&mut self, file: &Path) -> Option<String> {
         let md = std::fs::metadata(file).ok()?;
-        let key = (md.dev(), md.ino(), md.size(), md.mtime_nsec() + md.mtime() * 1_000_000_000, md.ctime_nsec() + md.ctime() * 1_000_000_000);
+        let key = (
+            md.dev(),
+            md.ino(),
+            md.size(),
+            md.mtime_nsec() + md.mtime() * 1_000_000_000,
+            md.ctime_nsec() + md.ctime() * 1_000_000_000,
+        );
         if let Some(d) = self.0.get(&key) {
             return Some(d.clone());
         }
@@ -229,7 +245,9 @@ impl Target<'_> {
             match std::fs::symlink_metadata(&host) {
                 Ok(md) if md.file_type().is_symlink() && (follow_last || !last) && hops < 40 => {
                     hops += 1;
-                    let Ok(to) = std::fs::read_link(&host) else { return next };
+                    let Ok(to) = std::fs::read_link(&host) else {
+                        return next;
+                    };
                     if to.is_absolute() {
                         done = PathBuf::from("/");
                     }
@@ -261,7 +279,12 @@ impl Target<'_> {
     }
 }
 
-fn denied(pid: u32, attempted: impl Into<String>, control: &'static str, target: Option<String>) -> Observation {
+fn denied(
+    pid: u32,
+    attempted: impl Into<String>,
+    control: &'static str,
+    target: Option<String>,
+) -> Observation {
     Observation::Denied {
         pid,
         attempted: attempted.into(),
@@ -278,10 +301,16 @@ fn describe(lexical: &Path, resolved: &Path) -> String {
     }
 }
 
-const WRITE_FLAGS: i32 = libc::O_WRONLY | libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC | libc::O_APPEND;
+const WRITE_FLAGS: i32 =
+    libc::O_WRONLY | libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC | libc::O_APPEND;
 
 /// Decides one notification.
-fn judge(n: &Notification, view: &View, hashes: &mut HashCache, listener: &Listener) -> (Response, Vec<Observation>) {
+fn judge(
+    n: &Notification,
+    view: &View,
+    hashes: &mut HashCache,
+    listener: &Listener,
+) -> (Response, Vec<Observation>) {
     let t = Target {
         pid: n.pid,
         listener,
@@ -292,27 +321,49 @@ fn judge(n: &Notification, view: &View, hashes: &mut HashCache, listener: &Liste
     match seccomp::decode(n.nr, n.args) {
         Call::Denied { name } => {
             let target = match name {
-                "ioctl" => Some(format!("request {:#x}", n.args.get(1).copied().unwrap_or(0) as u32)),
+                "ioctl" => Some(format!(
+                    "request {:#x}",
+                    n.args.get(1).copied().unwrap_or(0) as u32
+                )),
                 "clone" => Some(format!("flags {:#x}", n.args.first().copied().unwrap_or(0))),
-                "personality" => Some(format!("persona {:#x}", n.args.first().copied().unwrap_or(0))),
+                "personality" => Some(format!(
+                    "persona {:#x}",
+                    n.args.first().copied().unwrap_or(0)
+                )),
                 _ => None,
             };
-            (Response::Error(libc::EPERM), vec![denied(pid, format!("syscall {name}"), "seccomp", target)])
+            (
+                Response::Error(libc::EPERM),
+                vec![denied(pid, format!("syscall {name}"), "seccomp", target)],
+            )
         }
-        Call::Exec { dirfd, path, argv, .. } => {
-            let Some(raw) = t.string(path) else { return cont };
-            let Some(lexical) = t.absolute(dirfd, &raw) else { return cont };
+        Call::Exec {
+            dirfd, path, argv, ..
+        } => {
+            let Some(raw) = t.string(path) else {
+                return cont;
+            };
+            let Some(lexical) = t.absolute(dirfd, &raw) else {
+                return cont;
+            };
             let resolved = t.resolve(&lexical, true);
             match view.classify(&resolved) {
                 Access::CredentialStore | Access::Hidden | Access::Outside => {
                     return (
                         Response::Error(libc::ENOENT),
-                        vec![denied(pid, "exec", control_for(view, view.classify(&resolved)), Some(describe(&lexical, &resolved)))],
+                        vec![denied(
+                            pid,
+                            "exec",
+                            control_for(view, view.classify(&resolved)),
+                            Some(describe(&lexical, &resolved)),
+                        )],
                     );
                 }
                 _ => {}
             }
-            let host = t.root().join(resolved.strip_prefix("/").unwrap_or(&resolved));
+            let host = t
+                .root()
+                .join(resolved.strip_prefix("/").unwrap_or(&resolved));
             // execvp tries every PATH entry: only a program that exists is an exec worth a record.
             if !host.is_file() {
                 return cont;
@@ -336,11 +387,32 @@ fn judge(n: &Notification, view: &View, hashes: &mut HashCache, listener: &Liste
             let flags = seccomp::read_open_how_flags(pid, how).map_or(libc::O_RDWR, |f| f as i32);
             open(&t, view, dirfd, path, flags)
         }
-        Call::Unlink { dirfd, path, .. } => change(&t, view, dirfd, path, WriteOp::Delete, "delete"),
-        Call::Mkdir { dirfd, path } | Call::Mknod { dirfd, path, .. } => change(&t, view, dirfd, path, WriteOp::Create, "create"),
+        Call::Unlink { dirfd, path, .. } => {
+            change(&t, view, dirfd, path, WriteOp::Delete, "delete")
+        }
+        Call::Mkdir { dirfd, path } | Call::Mknod { dirfd, path, .. } => {
+            change(&t, view, dirfd, path, WriteOp::Create, "create")
+        }
         Call::Truncate { path } => change(&t, view, None, path, WriteOp::Truncate, "truncate"),
-        Call::Symlink { new_dirfd, new_path, .. } => change(&t, view, new_dirfd, new_path, WriteOp::Create, "create symlink"),
-        Call::Link { new_dirfd, new_path, old_dirfd, old_path, .. } => {
+        Call::Symlink {
+            new_dirfd,
+            new_path,
+            ..
+        } => change(
+            &t,
+            view,
+            new_dirfd,
+            new_path,
+            WriteOp::Create,
+            "create symlink",
+        ),
+        Call::Link {
+            new_dirfd,
+            new_path,
+            old_dirfd,
+            old_path,
+            ..
+        } => {
             // A hard link to a file outside the scopes would carry it in: judge both ends.
             let (r, mut seen) = change(&t, view, new_dirfd, new_path, WriteOp::Create, "hard link");
             if r != Response::Continue {
@@ -351,28 +423,63 @@ fn judge(n: &Notification, view: &View, hashes: &mut HashCache, listener: &Liste
             {
                 let resolved = t.resolve(&lexical, false);
                 let a = view.classify(&resolved);
-                if matches!(a, Access::CredentialStore | Access::Hidden | Access::Outside | Access::Protected) {
+                if matches!(
+                    a,
+                    Access::CredentialStore | Access::Hidden | Access::Outside | Access::Protected
+                ) {
                     seen.clear();
                     return (
                         Response::Error(libc::EPERM),
-                        vec![denied(pid, "hard link from", control_for(view, a), Some(describe(&lexical, &resolved)))],
+                        vec![denied(
+                            pid,
+                            "hard link from",
+                            control_for(view, a),
+                            Some(describe(&lexical, &resolved)),
+                        )],
                     );
                 }
             }
             (r, seen)
         }
-        Call::Rename { old_dirfd, old_path, new_dirfd, new_path, .. } => {
-            let Some(new_raw) = t.string(new_path) else { return cont };
-            let Some(new_abs) = t.absolute(new_dirfd, &new_raw) else { return cont };
+        Call::Rename {
+            old_dirfd,
+            old_path,
+            new_dirfd,
+            new_path,
+            ..
+        } => {
+            let Some(new_raw) = t.string(new_path) else {
+                return cont;
+            };
+            let Some(new_abs) = t.absolute(new_dirfd, &new_raw) else {
+                return cont;
+            };
             let new_resolved = t.resolve(&new_abs, false);
             let new_access = view.classify(&new_resolved);
-            if !matches!(new_access, Access::Writable | Access::Private | Access::Kernel) {
+            if !matches!(
+                new_access,
+                Access::Writable | Access::Private | Access::Kernel
+            ) {
                 return (
                     Response::Error(error_for(new_access)),
-                    vec![denied(pid, "rename to", control_for(view, new_access), Some(describe(&new_abs, &new_resolved)))],
+                    vec![denied(
+                        pid,
+                        "rename to",
+                        control_for(view, new_access),
+                        Some(describe(&new_abs, &new_resolved)),
+                    )],
                 );
             }
-            let (r, mut seen) = change(&t, view, old_dirfd, old_path, WriteOp::Rename { to: new_resolved.clone() }, "rename");
+            let (r, mut seen) = change(
+                &t,
+                view,
+                old_dirfd,
+                old_path,
+                WriteOp::Rename {
+                    to: new_resolved.clone(),
+                },
+                "rename",
+            );
             if r == Response::Continue && seen.is_empty() && new_access == Access::Writable {
                 // Moved in from a private area: a creation in the scope.
                 seen.push(Observation::Write {
@@ -394,7 +501,9 @@ fn read_argv(t: &Target<'_>, argv: u64) -> Vec<String> {
         return out;
     }
     for p in seccomp::read_pointers(t.pid, argv, MAX_ARGS).unwrap_or_default() {
-        let Ok(s) = seccomp::read_c_string(t.pid, p, MAX_ARG_BYTES) else { break };
+        let Ok(s) = seccomp::read_c_string(t.pid, p, MAX_ARG_BYTES) else {
+            break;
+        };
         total += s.len();
         if total > MAX_ARG_BYTES {
             out.push("…".into());
@@ -426,10 +535,20 @@ fn error_for(a: Access) -> i32 {
     }
 }
 
-fn open(t: &Target<'_>, view: &View, dirfd: Option<i32>, path: u64, flags: i32) -> (Response, Vec<Observation>) {
+fn open(
+    t: &Target<'_>,
+    view: &View,
+    dirfd: Option<i32>,
+    path: u64,
+    flags: i32,
+) -> (Response, Vec<Observation>) {
     let pid = t.pid;
-    let Some(raw) = t.string(path) else { return (Response::Continue, Vec::new()) };
-    let Some(lexical) = t.absolute(dirfd, &raw) else { return (Response::Continue, Vec::new()) };
+    let Some(raw) = t.string(path) else {
+        return (Response::Continue, Vec::new());
+    };
+    let Some(lexical) = t.absolute(dirfd, &raw) else {
+        return (Response::Continue, Vec::new());
+    };
     let write = flags & WRITE_FLAGS != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE;
     // Fast path for the bulk of opens: reading system files. Symlinks there are the host's, not
     // the agent's, so there is nothing to resolve; the kernel decides what they reach.
@@ -442,31 +561,69 @@ fn open(t: &Target<'_>, view: &View, dirfd: Option<i32>, path: u64, flags: i32) 
     match (access, write) {
         (Access::CredentialStore, _) => (
             Response::Error(libc::EACCES),
-            vec![denied(pid, if write { "open for write" } else { "open for read" }, "credential-guard", target)],
+            vec![denied(
+                pid,
+                if write {
+                    "open for write"
+                } else {
+                    "open for read"
+                },
+                "credential-guard",
+                target,
+            )],
         ),
-        (Access::Outside | Access::Hidden, false) => {
-            (Response::Error(libc::ENOENT), vec![denied(pid, "open for read", t_view_enforcer(view), target)])
-        }
-        (Access::ReadOnly | Access::Kernel | Access::Private | Access::Writable | Access::Protected, false) => {
-            (Response::Continue, Vec::new())
-        }
+        (Access::Outside | Access::Hidden, false) => (
+            Response::Error(libc::ENOENT),
+            vec![denied(pid, "open for read", t_view_enforcer(view), target)],
+        ),
+        (
+            Access::ReadOnly
+            | Access::Kernel
+            | Access::Private
+            | Access::Writable
+            | Access::Protected,
+            false,
+        ) => (Response::Continue, Vec::new()),
         (Access::Writable, true) => {
-            let host = t.root().join(resolved.strip_prefix("/").unwrap_or(&resolved));
+            let host = t
+                .root()
+                .join(resolved.strip_prefix("/").unwrap_or(&resolved));
             let op = if std::fs::symlink_metadata(&host).is_ok() {
                 WriteOp::Modify
             } else {
                 WriteOp::Create
             };
-            (Response::Continue, vec![Observation::Write { pid, op, path: resolved }])
+            (
+                Response::Continue,
+                vec![Observation::Write {
+                    pid,
+                    op,
+                    path: resolved,
+                }],
+            )
         }
         (Access::Private | Access::Kernel, true) => (Response::Continue, Vec::new()),
-        (a, true) => (Response::Error(error_for(a)), vec![denied(pid, "open for write", control_for(view, a), target)]),
+        (a, true) => (
+            Response::Error(error_for(a)),
+            vec![denied(pid, "open for write", control_for(view, a), target)],
+        ),
     }
 }
 
-fn change(t: &Target<'_>, view: &View, dirfd: Option<i32>, path: u64, op: WriteOp, what: &str) -> (Response, Vec<Observation>) {
-    let Some(raw) = t.string(path) else { return (Response::Continue, Vec::new()) };
-    let Some(lexical) = t.absolute(dirfd, &raw) else { return (Response::Continue, Vec::new()) };
+fn change(
+    t: &Target<'_>,
+    view: &View,
+    dirfd: Option<i32>,
+    path: u64,
+    op: WriteOp,
+    what: &str,
+) -> (Response, Vec<Observation>) {
+    let Some(raw) = t.string(path) else {
+        return (Response::Continue, Vec::new());
+    };
+    let Some(lexical) = t.absolute(dirfd, &raw) else {
+        return (Response::Continue, Vec::new());
+    };
     // The last component is the name being changed, never followed.
     let resolved = t.resolve(&lexical, false);
     match view.classify(&resolved) {
@@ -481,7 +638,12 @@ fn change(t: &Target<'_>, view: &View, dirfd: Option<i32>, path: u64, op: WriteO
         Access::Private | Access::Kernel => (Response::Continue, Vec::new()),
         a => (
             Response::Error(error_for(a)),
-            vec![denied(t.pid, what, control_for(view, a), Some(describe(&lexical, &resolved)))],
+            vec![denied(
+                t.pid,
+                what,
+                control_for(view, a),
+                Some(describe(&lexical, &resolved)),
+            )],
         ),
     }
 }

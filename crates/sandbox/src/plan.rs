@@ -22,7 +22,15 @@ pub const SYSTEM_DIRS: &[&str] = &[
 /// `/etc` entries that are never linked into the sandbox: password hashes, sudo rules, qwarden's
 /// own configuration, SSH host keys.
 pub const ETC_HIDDEN: &[&str] = &[
-    "shadow", "shadow-", "gshadow", "gshadow-", "sudoers", "sudoers.d", "qwarden", "ssh", "machine-id",
+    "shadow",
+    "shadow-",
+    "gshadow",
+    "gshadow-",
+    "sudoers",
+    "sudoers.d",
+    "qwarden",
+    "ssh",
+    "machine-id",
 ];
 
 /// Device nodes every sandbox gets (bound from the host's `/dev`).
@@ -30,8 +38,18 @@ pub const BASIC_DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom"
 
 /// Environment variables passed through from the supervisor when set; everything else is dropped.
 pub const ENV_ALLOW: &[&str] = &[
-    "PATH", "LANG", "LANGUAGE", "TERM", "COLORTERM", "TZ", "USER", "LOGNAME", "NO_COLOR",
-    "COLUMNS", "LINES", "RUSTUP_TOOLCHAIN",
+    "PATH",
+    "LANG",
+    "LANGUAGE",
+    "TERM",
+    "COLORTERM",
+    "TZ",
+    "USER",
+    "LOGNAME",
+    "NO_COLOR",
+    "COLUMNS",
+    "LINES",
+    "RUSTUP_TOOLCHAIN",
 ];
 
 /// How writes to a write scope are handled.
@@ -261,7 +279,10 @@ impl Plan {
             }
         }
         let view = View::of(spec);
-        if !matches!(view.classify(&spec.cwd), Access::ReadOnly | Access::Writable | Access::Private) {
+        if !matches!(
+            view.classify(&spec.cwd),
+            Access::ReadOnly | Access::Writable | Access::Private
+        ) {
             return Err(PlanError::CwdHidden(spec.cwd.clone()));
         }
         let mounts = if spec.isolation == Isolation::Full {
@@ -332,11 +353,7 @@ impl Plan {
                 // the device rules.
                 landlock_read.extend(SYSTEM_DIRS.iter().map(PathBuf::from));
                 landlock_read.push("/proc".into());
-                landlock_read.extend(
-                    etc_entries()
-                        .into_iter()
-                        .map(|e| Path::new("/etc").join(e)),
-                );
+                landlock_read.extend(etc_entries().into_iter().map(|e| Path::new("/etc").join(e)));
                 landlock_write.push(private_tmp(spec));
             }
         }
@@ -349,7 +366,9 @@ impl Plan {
                 WriteMode::Review { .. } if spec.isolation == Isolation::Full => {
                     landlock_write.push(w.path.clone())
                 }
-                WriteMode::Review { .. } | WriteMode::ReadOnly => landlock_read.push(w.path.clone()),
+                WriteMode::Review { .. } | WriteMode::ReadOnly => {
+                    landlock_read.push(w.path.clone())
+                }
             }
         }
         landlock_write.push(spec.home.clone());
@@ -411,10 +430,7 @@ fn mounts(spec: &Spec) -> Vec<Mount> {
         match std::fs::symlink_metadata(p) {
             Ok(md) if md.file_type().is_symlink() => {
                 if let Ok(to) = std::fs::read_link(p) {
-                    m.push(Mount::Symlink {
-                        path: p.into(),
-                        to,
-                    });
+                    m.push(Mount::Symlink { path: p.into(), to });
                 }
             }
             Ok(md) if md.is_dir() => m.push(Mount::Bind {
@@ -461,7 +477,8 @@ fn mounts(spec: &Spec) -> Vec<Mount> {
     }
     m.push(Mount::File {
         path: "/etc/hosts".into(),
-        contents: "127.0.0.1 localhost qwarden-sandbox\n::1 localhost ip6-localhost ip6-loopback\n".into(),
+        contents: "127.0.0.1 localhost qwarden-sandbox\n::1 localhost ip6-localhost ip6-loopback\n"
+            .into(),
     });
     m.push(Mount::File {
         path: "/etc/hostname".into(),
@@ -483,7 +500,11 @@ fn mounts(spec: &Spec) -> Vec<Mount> {
         target: "/dev".into(),
         mode: 0o755,
     });
-    for d in BASIC_DEVICES.iter().map(|d| Path::new("/dev").join(d)).chain(spec.devices.iter().cloned()) {
+    for d in BASIC_DEVICES
+        .iter()
+        .map(|d| Path::new("/dev").join(d))
+        .chain(spec.devices.iter().cloned())
+    {
         if d.exists() {
             m.push(Mount::Bind {
                 source: d.clone(),
@@ -624,7 +645,11 @@ impl View {
     pub fn of(spec: &Spec) -> View {
         let mut entries: Vec<(PathBuf, Access)> = Vec::new();
         let full = spec.isolation == Isolation::Full;
-        for d in SYSTEM_DIRS.iter().chain(&["/etc"]).chain(if full { &["/run"][..] } else { &[] }) {
+        for d in SYSTEM_DIRS
+            .iter()
+            .chain(&["/etc"])
+            .chain(if full { &["/run"][..] } else { &[] })
+        {
             entries.push((d.into(), Access::ReadOnly));
         }
         for p in &spec.system_paths {
@@ -633,10 +658,25 @@ impl View {
         entries.push(("/proc".into(), Access::Kernel));
         // The sandbox's pid 1 is qwarden's init and the supervisor is outside the pid namespace:
         // reaching either through /proc is an escape attempt.
-        for f in ["environ", "mem", "root", "cwd", "fd", "maps", "map_files", "auxv", "stack", "syscall", "pagemap"] {
+        for f in [
+            "environ",
+            "mem",
+            "root",
+            "cwd",
+            "fd",
+            "maps",
+            "map_files",
+            "auxv",
+            "stack",
+            "syscall",
+            "pagemap",
+        ] {
             entries.push((Path::new("/proc/1").join(f), Access::Hidden));
         }
-        entries.push((format!("/proc/{}", std::process::id()).into(), Access::Hidden));
+        entries.push((
+            format!("/proc/{}", std::process::id()).into(),
+            Access::Hidden,
+        ));
         // /dev holds only the basic nodes and the granted devices; any other device is refused.
         entries.push(("/dev".into(), Access::Outside));
         for d in BASIC_DEVICES
@@ -698,7 +738,10 @@ impl View {
     /// Whether `path` is in a directory only the host can change (system directories and the
     /// profile's read-only paths), where the agent cannot plant symlinks.
     pub fn is_system(&self, path: &Path) -> bool {
-        SYSTEM_DIRS.iter().chain(&["/etc", "/run/host"]).any(|d| path.starts_with(d))
+        SYSTEM_DIRS
+            .iter()
+            .chain(&["/etc", "/run/host"])
+            .any(|d| path.starts_with(d))
             || self.system.iter().any(|d| path.starts_with(d))
     }
 
@@ -742,7 +785,11 @@ impl View {
             Some(a) => a,
             // The directories leading to a mount (`/`, `/home`, …) exist, empty and read-only.
             None if self.entries.iter().any(|(p, a)| {
-                p.starts_with(path) && !matches!(a, Access::Hidden | Access::CredentialStore | Access::Outside)
+                p.starts_with(path)
+                    && !matches!(
+                        a,
+                        Access::Hidden | Access::CredentialStore | Access::Outside
+                    )
             }) =>
             {
                 Access::ReadOnly
@@ -782,7 +829,10 @@ mod tests {
             }],
             hidden: vec!["/home/u/proj/data/private".into()],
             credential_stores: vec!["/home/u/.qiskit".into()],
-            protected: vec!["/home/u/proj/src/.git/hooks".into(), "/home/u/proj/.github".into()],
+            protected: vec![
+                "/home/u/proj/src/.git/hooks".into(),
+                "/home/u/proj/.github".into(),
+            ],
             system_paths: vec![],
             devices: vec![],
             home: "/home/u".into(),
@@ -806,12 +856,30 @@ mod tests {
     #[test]
     fn the_view_judges_by_the_innermost_rule() {
         let v = View::of(&spec());
-        assert_eq!(v.classify(Path::new("/home/u/proj/README")), Access::ReadOnly);
-        assert_eq!(v.classify(Path::new("/home/u/proj/src/a.py")), Access::Writable);
-        assert_eq!(v.classify(Path::new("/home/u/proj/src/.git/hooks/x")), Access::Protected);
-        assert_eq!(v.classify(Path::new("/home/u/proj/.github/ci.yml")), Access::ReadOnly);
-        assert_eq!(v.classify(Path::new("/home/u/proj/data/private/k")), Access::Hidden);
-        assert_eq!(v.classify(Path::new("/home/u/.qiskit/qiskit-ibm.json")), Access::CredentialStore);
+        assert_eq!(
+            v.classify(Path::new("/home/u/proj/README")),
+            Access::ReadOnly
+        );
+        assert_eq!(
+            v.classify(Path::new("/home/u/proj/src/a.py")),
+            Access::Writable
+        );
+        assert_eq!(
+            v.classify(Path::new("/home/u/proj/src/.git/hooks/x")),
+            Access::Protected
+        );
+        assert_eq!(
+            v.classify(Path::new("/home/u/proj/.github/ci.yml")),
+            Access::ReadOnly
+        );
+        assert_eq!(
+            v.classify(Path::new("/home/u/proj/data/private/k")),
+            Access::Hidden
+        );
+        assert_eq!(
+            v.classify(Path::new("/home/u/.qiskit/qiskit-ibm.json")),
+            Access::CredentialStore
+        );
         assert_eq!(v.classify(Path::new("/home/u/.cache/x")), Access::Private);
         assert_eq!(v.classify(Path::new("/root/secret")), Access::Outside);
         assert_eq!(v.classify(Path::new("/usr/bin/python3")), Access::ReadOnly);
@@ -831,7 +899,10 @@ mod tests {
         let names: Vec<&str> = plan.env.iter().map(|(k, _)| k.as_str()).collect();
         assert!(names.contains(&"PATH") && names.contains(&"LC_ALL"));
         assert!(!names.contains(&"AWS_SECRET_ACCESS_KEY") && !names.contains(&"SSH_AUTH_SOCK"));
-        assert!(plan.env.contains(&("HOME".to_owned(), "/home/u".to_owned())));
+        assert!(
+            plan.env
+                .contains(&("HOME".to_owned(), "/home/u".to_owned()))
+        );
     }
 
     #[test]
@@ -851,7 +922,9 @@ mod tests {
             .mounts
             .iter()
             .filter_map(|m| match m {
-                Mount::Bind { target, writable, .. } if target.starts_with("/home/u") => Some((target.as_path(), *writable)),
+                Mount::Bind {
+                    target, writable, ..
+                } if target.starts_with("/home/u") => Some((target.as_path(), *writable)),
                 _ => None,
             })
             .collect();

@@ -25,8 +25,9 @@
 //!   verify (unreadable entries; they carry a note), directories themselves (git tracks files),
 //!   fifos and other special files, permission changes git cannot express (anything but the user
 //!   exec bit), changes that leave the file as it is in the base commit, deletions of files the
-//!   base commit does not have, paths inside submodules, and new files that the repository's
-//!   ignore rules (its `.gitignore` files as they were in the original scope and
+//!   base commit does not have, paths inside submodules, paths git refuses to store (`git~1`,
+//!   `.git.`, a symlinked `.gitmodules`…; git itself is asked), and new files that the
+//!   repository's ignore rules (its `.gitignore` files as they were in the original scope and
 //!   `.git/info/exclude`) exclude;
 //! - `files`: everything else, which the commit or patch contains.
 //!
@@ -619,12 +620,17 @@ impl ReviewCopy {
                 .map(|candidate| in_repo(&candidate.relative))
                 .filter(|path| !index.contains_key(path)),
         )?;
+        let storable = storable_paths(&git, &temp, &candidates, &in_repo)?;
 
         let mut files = Vec::new();
         let mut removals: Vec<Vec<u8>> = Vec::new();
         let mut additions: Vec<(String, String, Vec<u8>)> = Vec::new();
         for candidate in candidates {
             let path = in_repo(&candidate.relative);
+            if candidate.action == Action::Write && !storable.contains(&path) {
+                ignored.push(candidate.change);
+                continue;
+            }
             let in_submodule = submodules.iter().any(|submodule| {
                 path.strip_prefix(submodule.as_slice())
                     .is_some_and(|rest| rest.is_empty() || rest.starts_with(b"/"))
@@ -745,12 +751,20 @@ impl ReviewCopy {
             b"",
         )?;
         let git = Git::new(temp.path()).with_env("GIT_DIR", &git_dir);
+        let scope_relative = |relative: &Path| relative.as_os_str().as_bytes().to_vec();
+        let storable = storable_paths(&git, &temp, &candidates, &scope_relative)?;
 
         let mut files = Vec::new();
         let mut stale = Vec::new();
         let mut before_records = Vec::new();
         let mut after_records = Vec::new();
         for candidate in candidates {
+            if candidate.action == Action::Write
+                && !storable.contains(candidate.relative.as_os_str().as_bytes())
+            {
+                ignored.push(candidate.change);
+                continue;
+            }
             let original = self.scope.join(&candidate.relative);
             let expected_before = match candidate.change.kind_before() {
                 Some(EntryKind::File | EntryKind::Symlink) => {
@@ -862,9 +876,8 @@ impl ReviewCopy {
             }
             _ => {
                 let mut file = open_regular(&path)?;
-                let executable = candidate.change.mode_after.unwrap_or(0) & 0o100 != 0;
                 let written = git.write_blob(BlobSource::File(&mut file))?;
-                (if executable { "100755" } else { "100644" }, written)
+                (git_mode(&candidate.change), written)
             }
         };
         let (oid, found) = written;
@@ -1002,6 +1015,62 @@ fn excluded_by_ignore_rules(
             .map(<[u8]>::to_vec)
             .collect()),
         _ => Err(git.failure(&check, &output)),
+    }
+}
+
+/// The paths of the `Write` candidates (as `path_of` spells them) that git agrees to store.
+///
+/// `git update-index` silently drops paths that git refuses to track (`verify_path`: a `.git`
+/// component in any spelling git treats as one, such as `.GIT`, NTFS's `git~1` or `.git.`, or a
+/// symlinked `.gitmodules`), so instead of re-implementing those rules they are asked of git: the
+/// paths go into a scratch index (with the empty blob, which need not exist) and whatever
+/// `ls-files` lists afterwards is storable.
+fn storable_paths(
+    git: &Git,
+    temp: &TempDir,
+    candidates: &[Candidate],
+    path_of: &dyn Fn(&Path) -> Vec<u8>,
+) -> Result<BTreeSet<Vec<u8>>, ReviewError> {
+    let mut records = Vec::new();
+    let mut empty_blob = None;
+    for candidate in candidates {
+        if candidate.action != Action::Write {
+            continue;
+        }
+        let oid = match &empty_blob {
+            Some(oid) => oid,
+            // Computed, not written (no `-w`): the probe index is never turned into a tree.
+            None => empty_blob.insert(git.run_line(&args(["hash-object", "--stdin"]), b"")?),
+        };
+        push_index_record(
+            &mut records,
+            git_mode(&candidate.change),
+            oid,
+            &path_of(&candidate.relative),
+        );
+    }
+    if records.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    let probe = git.with_env("GIT_INDEX_FILE", temp.path().join("probe.index"));
+    probe.run(&args(["update-index", "-z", "--index-info"]), &records)?;
+    let listed = probe.run(&args(["ls-files", "-z"]), b"")?;
+    Ok(listed
+        .split(|byte| *byte == 0)
+        .filter(|path| !path.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect())
+}
+
+/// The git mode of a change's new file or symlink: `120000`, `100755` if the owner may execute
+/// it, else `100644`.
+fn git_mode(change: &Change) -> &'static str {
+    if change.kind == EntryKind::Symlink {
+        "120000"
+    } else if change.mode_after.unwrap_or(0) & 0o100 != 0 {
+        "100755"
+    } else {
+        "100644"
     }
 }
 

@@ -98,7 +98,8 @@ impl Sandbox {
                 warnings.push(format!("cannot join cgroup {}: {e}", procs.display()));
             }
         }
-        sys::send_message(ours.as_fd(), &bytes, None).map_err(|e| SpawnError::Plan(e.to_string()))?;
+        sys::send_message(ours.as_fd(), &bytes, None)
+            .map_err(|e| SpawnError::Plan(e.to_string()))?;
         Ok(Sandbox {
             child,
             control: ours,

@@ -148,8 +148,16 @@ pub fn set_parent_death_signal(sig: libc::c_int) -> io::Result<()> {
 /// by processes of the same uid.
 pub fn set_dumpable(dumpable: bool) -> io::Result<()> {
     // SAFETY: prctl with integer arguments.
-    check(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, libc::c_ulong::from(dumpable), 0, 0, 0) })
-        .map(drop)
+    check(unsafe {
+        libc::prctl(
+            libc::PR_SET_DUMPABLE,
+            libc::c_ulong::from(dumpable),
+            0,
+            0,
+            0,
+        )
+    })
+    .map(drop)
 }
 
 /// `getppid(2)`.
@@ -304,7 +312,11 @@ pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
 }
 
 /// Sends one message, with `fd` attached as `SCM_RIGHTS` when given.
-pub fn send_message(sock: BorrowedFd<'_>, bytes: &[u8], fd: Option<BorrowedFd<'_>>) -> io::Result<()> {
+pub fn send_message(
+    sock: BorrowedFd<'_>,
+    bytes: &[u8],
+    fd: Option<BorrowedFd<'_>>,
+) -> io::Result<()> {
     let mut iov = libc::iovec {
         iov_base: bytes.as_ptr() as *mut libc::c_void,
         iov_len: bytes.len(),
@@ -394,7 +406,8 @@ pub fn recv_message(sock: BorrowedFd<'_>, max: usize) -> io::Result<(Vec<u8>, Op
 /// Brings the loopback interface of the current network namespace up.
 pub fn loopback_up() -> io::Result<()> {
     // SAFETY: socket takes integers.
-    let raw = check(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+    let raw =
+        check(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
     // SAFETY: raw is a fresh descriptor owned by nothing else.
     let sock = unsafe { OwnedFd::from_raw_fd(raw) };
     // SAFETY: ifreq is plain old data; all-zero is valid.
@@ -428,7 +441,14 @@ pub fn keep_on_exec(fd: RawFd) -> io::Result<()> {
 pub fn close_from(first: RawFd) {
     // SAFETY: close_range with integer arguments; failure leaves descriptors open, which the
     // CLOEXEC flags on everything qwarden opens make harmless.
-    unsafe { libc::syscall(libc::SYS_close_range, first as libc::c_uint, libc::c_uint::MAX, 0) };
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            libc::c_uint::MAX,
+            0,
+        )
+    };
 }
 
 /// Installs a handler for `sig` that only records it in [`PENDING_SIGNAL`].

@@ -634,6 +634,64 @@ fn gitignored_new_files_are_left_out() {
 }
 
 #[test]
+fn paths_git_refuses_to_store_are_ignored_not_fatal() {
+    let work = tempfile::tempdir().unwrap();
+    let repo = work.path().join("repo");
+    sample_repo(&repo);
+    let copy_dir = work.path().join("copy");
+    let review = ReviewCopy::create(&repo, &copy_dir).unwrap();
+    // Names git's verify_path rejects (NTFS and case spellings of `.git`, a symlinked
+    // `.gitmodules`): `update-index` would silently drop them.
+    write(&copy_dir.join("GIT~1/config"), b"[core]\n");
+    write(&copy_dir.join("sub/.git./hooks/x"), b"x");
+    write(&copy_dir.join(".Git/config"), b"x");
+    symlink("/etc/passwd", copy_dir.join(".gitmodules")).unwrap();
+    write(&copy_dir.join("README.md"), b"still applied\n");
+
+    let branch = expect_branch(
+        review
+            .finish(&options("odd-names", &repo, &work.path().join("p")))
+            .unwrap(),
+    );
+    assert_eq!(
+        summary(&branch.files, &repo),
+        vec![(Op::Modify, "README.md".into())]
+    );
+    let ignored = summary(&branch.ignored, &repo);
+    for path in [
+        "GIT~1/config",
+        "sub/.git./hooks/x",
+        ".Git/config",
+        ".gitmodules",
+    ] {
+        assert!(
+            ignored.contains(&(Op::Create, path.into())),
+            "{path} not in {ignored:?}"
+        );
+    }
+    assert_eq!(
+        git(&repo, &["diff", "--name-only", "HEAD", "qwarden/odd-names"]),
+        "README.md"
+    );
+
+    // The same in patch mode.
+    let scope = work.path().join("plain");
+    write(&scope.join("a.txt"), b"a\n");
+    let plain_copy = work.path().join("plain-copy");
+    let review = ReviewCopy::create(&scope, &plain_copy).unwrap();
+    write(&plain_copy.join("GIT~1/config"), b"x");
+    write(&plain_copy.join("a.txt"), b"b\n");
+    let outcome = review
+        .finish(&options("odd-patch", &scope, &work.path().join("patches")))
+        .unwrap();
+    assert_eq!(
+        summary(outcome.files(), &scope),
+        vec![(Op::Modify, "a.txt".into())]
+    );
+    assert!(summary(outcome.ignored(), &scope).contains(&(Op::Create, "GIT~1/config".into())));
+}
+
+#[test]
 fn a_file_replaced_by_a_directory_and_back() {
     let work = tempfile::tempdir().unwrap();
     let repo = work.path().join("repo");

@@ -27,7 +27,10 @@ fn own_path(controller: &str) -> Option<String> {
     text.lines().find_map(|l| {
         let mut parts = l.splitn(3, ':');
         let (_, names, path) = (parts.next()?, parts.next()?, parts.next()?);
-        names.split(',').any(|n| n == controller).then(|| path.to_owned())
+        names
+            .split(',')
+            .any(|n| n == controller)
+            .then(|| path.to_owned())
     })
 }
 
@@ -52,18 +55,30 @@ impl Cgroups {
         let root = Path::new("/sys/fs/cgroup");
         if root.join("cgroup.controllers").exists() {
             let dir = root.join(&name);
-            if make(&dir, &[("pids.max", processes.to_string()), ("memory.max", memory_bytes.to_string())]) {
+            if make(
+                &dir,
+                &[
+                    ("pids.max", processes.to_string()),
+                    ("memory.max", memory_bytes.to_string()),
+                ],
+            ) {
                 cg.dirs.push((dir, Controller::V2));
             }
         } else {
             if let Some(own) = own_path("pids") {
-                let dir = root.join("pids").join(own.trim_start_matches('/')).join(&name);
+                let dir = root
+                    .join("pids")
+                    .join(own.trim_start_matches('/'))
+                    .join(&name);
                 if make(&dir, &[("pids.max", processes.to_string())]) {
                     cg.dirs.push((dir, Controller::PidsV1));
                 }
             }
             if let Some(own) = own_path("memory") {
-                let dir = root.join("memory").join(own.trim_start_matches('/')).join(&name);
+                let dir = root
+                    .join("memory")
+                    .join(own.trim_start_matches('/'))
+                    .join(&name);
                 if make(&dir, &[("memory.limit_in_bytes", memory_bytes.to_string())]) {
                     cg.dirs.push((dir, Controller::MemoryV1));
                 }
@@ -80,7 +95,10 @@ impl Cgroups {
 
     /// The `cgroup.procs` files the sandbox init joins.
     pub fn procs(&self) -> Vec<PathBuf> {
-        self.dirs.iter().map(|(d, _)| d.join("cgroup.procs")).collect()
+        self.dirs
+            .iter()
+            .map(|(d, _)| d.join("cgroup.procs"))
+            .collect()
     }
 
     /// What the cgroups enforced: a description for the ledger.
@@ -119,7 +137,9 @@ impl Cgroups {
                     out.push(("process limit", field(dir.join("pids.events"), "max")));
                     out.push(("memory limit", field(dir.join("memory.events"), "max")));
                 }
-                Controller::PidsV1 => out.push(("process limit", field(dir.join("pids.events"), "max"))),
+                Controller::PidsV1 => {
+                    out.push(("process limit", field(dir.join("pids.events"), "max")))
+                }
                 Controller::MemoryV1 => {
                     let failcnt = std::fs::read_to_string(dir.join("memory.failcnt"))
                         .ok()

@@ -15,21 +15,26 @@ pub fn nodes(request: &DeviceRequest) -> Vec<PathBuf> {
     match request {
         DeviceRequest::AnyGpu => {
             out.extend(matching("/dev", |n| n.starts_with("nvidia")));
-            out.extend(matching("/dev/dri", |n| n.starts_with("renderD") || n.starts_with("card")));
+            out.extend(matching("/dev/dri", |n| {
+                n.starts_with("renderD") || n.starts_with("card")
+            }));
         }
         DeviceRequest::Gpu(n) => {
             out.push(format!("/dev/nvidia{n}").into());
-            out.extend(["/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"].map(PathBuf::from));
+            out.extend(
+                ["/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"].map(PathBuf::from),
+            );
             out.push(format!("/dev/dri/renderD{}", 128 + n).into());
         }
         DeviceRequest::Pci { vendor, device } => {
             for dev in matching("/sys/bus/pci/devices", |_| true) {
                 let id = |f: &str| {
-                    std::fs::read_to_string(dev.join(f))
-                        .ok()
-                        .and_then(|s| u16::from_str_radix(s.trim().trim_start_matches("0x"), 16).ok())
+                    std::fs::read_to_string(dev.join(f)).ok().and_then(|s| {
+                        u16::from_str_radix(s.trim().trim_start_matches("0x"), 16).ok()
+                    })
                 };
-                if id("vendor") == Some(*vendor) && id("device") == Some(*device)
+                if id("vendor") == Some(*vendor)
+                    && id("device") == Some(*device)
                     && let Ok(group) = std::fs::read_link(dev.join("iommu_group"))
                     && let Some(g) = group.file_name()
                 {

@@ -30,7 +30,11 @@ fn read(p: &str) -> Option<String> {
 }
 
 /// Runs `true` in a real sandbox of `isolation`; returns how it was confined.
-fn sandbox_probe(init: &(PathBuf, Vec<String>), isolation: Isolation, scratch: &Path) -> Result<String, String> {
+fn sandbox_probe(
+    init: &(PathBuf, Vec<String>),
+    isolation: Isolation,
+    scratch: &Path,
+) -> Result<String, String> {
     let root = scratch.join(format!("root-{isolation:?}"));
     std::fs::create_dir_all(&root).map_err(|e| e.to_string())?;
     let home = scratch.join("home");
@@ -80,7 +84,7 @@ fn sandbox_probe(init: &(PathBuf, Vec<String>), isolation: Isolation, scratch: &
             Report::Confinement(c) => confinement.push(c),
             Report::Warning(w) => confinement.push(format!("warning: {w}")),
             Report::Failed(e) => break Err(e),
-            Report::Exited(s) if s == 0 => break Ok(confinement.join("; ")),
+            Report::Exited(0) => break Ok(confinement.join("; ")),
             Report::Exited(s) => break Err(format!("`true` exited with status {s}")),
             Report::Closed => break Err("the sandbox init exited early".into()),
         }
@@ -142,10 +146,13 @@ pub fn doctor(init: &(PathBuf, Vec<String>)) -> Vec<Probe> {
         feature: "seccomp user notification",
         ok: full.is_ok() || degraded.is_ok(),
         detail: match (&full, &degraded) {
-            (Ok(_), _) | (_, Ok(_)) => "filter installed, listener handed to the supervisor, execve observed".to_owned(),
+            (Ok(_), _) | (_, Ok(_)) => {
+                "filter installed, listener handed to the supervisor, execve observed".to_owned()
+            }
             (_, Err(e)) => format!("failed: {e}"),
         },
-        fix: (full.is_err() && degraded.is_err()).then(|| "needs Linux ≥ 5.9 with CONFIG_SECCOMP_FILTER=y".to_owned()),
+        fix: (full.is_err() && degraded.is_err())
+            .then(|| "needs Linux ≥ 5.9 with CONFIG_SECCOMP_FILTER=y".to_owned()),
     });
     probes.push(Probe {
         feature: "degraded mode",
@@ -154,7 +161,9 @@ pub fn doctor(init: &(PathBuf, Vec<String>)) -> Vec<Probe> {
             Ok(c) => format!("Landlock + seccomp without namespaces works: {c}"),
             Err(e) => format!("Landlock + seccomp without namespaces failed: {e}"),
         },
-        fix: degraded.is_err().then(|| "see the Landlock line".to_owned()),
+        fix: degraded
+            .is_err()
+            .then(|| "see the Landlock line".to_owned()),
     });
     let overlay = std::fs::read_to_string("/proc/filesystems")
         .map(|f| f.lines().any(|l| l.trim_end().ends_with("overlay")))
@@ -163,14 +172,17 @@ pub fn doctor(init: &(PathBuf, Vec<String>)) -> Vec<Probe> {
         feature: "overlayfs",
         ok: true,
         detail: if overlay {
-            "available; not required: staging's review mode works on a copy of each write scope".to_owned()
+            "available; not required: staging's review mode works on a copy of each write scope"
+                .to_owned()
         } else {
-            "not available; not required: staging's review mode works on a copy of each write scope".to_owned()
+            "not available; not required: staging's review mode works on a copy of each write scope"
+                .to_owned()
         },
         fix: None,
     });
     let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
-    let v1 = Path::new("/sys/fs/cgroup/memory").exists() || Path::new("/sys/fs/cgroup/pids").exists();
+    let v1 =
+        Path::new("/sys/fs/cgroup/memory").exists() || Path::new("/sys/fs/cgroup/pids").exists();
     probes.push(Probe {
         feature: "cgroups",
         ok: true,

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::mpsc::Receiver;
 
-use qwarden_ledger::cas::{DirCas, Digest};
+use qwarden_ledger::cas::{Digest, DirCas};
 use qwarden_ledger::event::{
     EnvChange, EnvVar, Event, Exec, ExitStatus, FileOp, FileWrite, Payload, Timestamp, Violation,
 };

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Instant;
 
-use qwarden_ledger::cas::{DirCas, Digest};
+use qwarden_ledger::cas::{Digest, DirCas};
 use qwarden_ledger::event::{Event, SessionEnd, SessionStart, Timestamp, Violation};
 use qwarden_ledger::home::LedgerHome;
 use qwarden_ledger::log::{CheckpointPolicy, Ledger};
@@ -158,13 +158,13 @@ fn choose_isolation(opts: &Options) -> Result<Isolation, SessionError> {
     ))
 }
 
+/// The write scopes as the sandbox takes them, the ones written directly (for the write set), and
+/// the review copies of the captured ones.
+type Scopes = (Vec<WriteScope>, Vec<PathBuf>, Vec<ReviewCopy>);
+
 /// The write scopes by tier: allowed writes go straight in, captured ones to a review copy
 /// (made only when `copy` is set), the rest are read-only.
-fn write_scopes(
-    grant: &Grant,
-    run_dir: &Path,
-    copy: bool,
-) -> Result<(Vec<WriteScope>, Vec<PathBuf>, Vec<ReviewCopy>), SessionError> {
+fn write_scopes(grant: &Grant, run_dir: &Path, copy: bool) -> Result<Scopes, SessionError> {
     let mut write = Vec::new();
     let mut direct = Vec::new();
     let mut reviews = Vec::new();
@@ -249,7 +249,10 @@ pub fn plan(grant: &Grant, opts: &Options) -> Result<Plan, SessionError> {
     let isolation = choose_isolation(opts)?;
     let run_dir = opts.state_dir.join("run").join("dry-run");
     let (write, _, _) = write_scopes(grant, &run_dir, false)?;
-    Ok(Plan::build(&spec_for(grant, opts, "dry-run", &run_dir, write, isolation), &opts.host_env)?)
+    Ok(Plan::build(
+        &spec_for(grant, opts, "dry-run", &run_dir, write, isolation),
+        &opts.host_env,
+    )?)
 }
 
 /// Runs one session of `grant`'s agent. Returns the summary; the agent's exit code is in it.
@@ -415,7 +418,9 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
     cgroups.remove();
 
     // The authoritative write set: what changed in the scopes, whatever the observer saw.
-    let after = before.refresh(&direct).map_err(|e| SessionError::Scopes(e.to_string()))?;
+    let after = before
+        .refresh(&direct)
+        .map_err(|e| SessionError::Scopes(e.to_string()))?;
     let mut changes = writeset::diff(&before, &after);
     let protected = &grant.filesystem.protected;
     for c in &changes {
@@ -446,9 +451,8 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
             .map_err(|e| SessionError::Scopes(e.to_string()))?;
         let (files, refused): (&[writeset::Change], &[writeset::Change]) = match &outcome {
             ReviewOutcome::NoChanges { refused, .. } => (&[], refused),
-            ReviewOutcome::Branch { files, refused, .. } | ReviewOutcome::Patch { files, refused, .. } => {
-                (files, refused)
-            }
+            ReviewOutcome::Branch { files, refused, .. }
+            | ReviewOutcome::Patch { files, refused, .. } => (files, refused),
         };
         {
             changes.extend(files.iter().cloned());
@@ -479,7 +483,7 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
     let end = Event::new(
         Timestamp::now(),
         SessionEnd {
-            exit: exit.clone(),
+            exit,
             summary: counts.to_event(),
             write_set_digest,
         },
@@ -515,7 +519,10 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
         commands: counted.commands,
         denials: counted.denials,
         write_set: changes.iter().map(WriteSetEntry::from).collect(),
-        reviews: review_outcomes.iter().filter_map(summary::review_line).collect(),
+        reviews: review_outcomes
+            .iter()
+            .filter_map(summary::review_line)
+            .collect(),
         warnings,
         ledger_first: counted.first_index.unwrap_or(end_index),
         ledger_last: end_index,
@@ -529,8 +536,7 @@ fn libc_exited(status: i32) -> bool {
 }
 
 fn digest_of(s: &str) -> Digest {
-    s.parse()
-        .unwrap_or_else(|_| Digest::of(s.as_bytes()))
+    s.parse().unwrap_or_else(|_| Digest::of(s.as_bytes()))
 }
 
 /// Appends events durably as one batch; returns the index of the last.

@@ -19,7 +19,13 @@ pub fn run(json: bool) -> Result<Code, Failure> {
     } else {
         let mut out = std::io::stdout().lock();
         for p in &probes {
-            writeln!(out, "{:<4} {:<26} {}", if p.ok { "ok" } else { "MISS" }, p.feature, p.detail)?;
+            writeln!(
+                out,
+                "{:<4} {:<26} {}",
+                if p.ok { "ok" } else { "MISS" },
+                p.feature,
+                p.detail
+            )?;
             if let Some(fix) = &p.fix {
                 writeln!(out, "     {:<26} fix: {fix}", "")?;
             }

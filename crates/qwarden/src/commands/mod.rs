@@ -1,9 +1,9 @@
 //! One module per command group; each returns the exit code or a [`Failure`].
 
 mod audit;
+mod doctor;
 mod init;
 mod manifest;
-mod doctor;
 mod policy;
 mod run;
 mod witness;

@@ -69,7 +69,8 @@ pub fn run(dirs: &Dirs, args: &RunArgs) -> Result<u8, Failure> {
     let summary = qwarden_session::run(&grant, &opts).map_err(session_failure)?;
     if args.json {
         let mut err = std::io::stderr().lock();
-        serde_json::to_writer_pretty(&mut err, &summary).map_err(|e| Failure::internal(anyhow!(e)))?;
+        serde_json::to_writer_pretty(&mut err, &summary)
+            .map_err(|e| Failure::internal(anyhow!(e)))?;
         writeln!(err)?;
     } else if !args.quiet {
         print_summary(&summary)?;
@@ -89,16 +90,26 @@ fn session_failure(e: SessionError) -> Failure {
 fn print_summary(s: &Summary) -> std::io::Result<()> {
     let mut out = std::io::stderr().lock();
     writeln!(out)?;
-    writeln!(out, "qwarden session {} — agent {} on a {} workstation", s.session, s.agent, s.tier)?;
+    writeln!(
+        out,
+        "qwarden session {} — agent {} on a {} workstation",
+        s.session, s.agent, s.tier
+    )?;
     let c = &s.counts;
     for (k, v) in [
         ("exit code", s.exit_code.to_string()),
-        ("duration", format!("{:.3} s", s.duration_ms as f64 / 1000.0)),
+        (
+            "duration",
+            format!("{:.3} s", s.duration_ms as f64 / 1000.0),
+        ),
         ("isolation", s.isolation.clone()),
         ("commands run", c.execs.to_string()),
         ("files written", c.file_writes.to_string()),
         ("denials", c.violations.to_string()),
-        ("network", format!("{} allowed, {} denied", c.net_allowed, c.net_denied)),
+        (
+            "network",
+            format!("{} allowed, {} denied", c.net_allowed, c.net_denied),
+        ),
         ("QPU jobs", c.jobs.to_string()),
         (
             "ledger",
@@ -119,7 +130,12 @@ fn print_summary(s: &Summary) -> std::io::Result<()> {
             writeln!(out, "  {:<6} {}", w.op, w.path)?;
         }
         if s.write_set.len() > 50 {
-            writeln!(out, "  … and {} more (see `qwarden audit search --session {}`)", s.write_set.len() - 50, s.session)?;
+            writeln!(
+                out,
+                "  … and {} more (see `qwarden audit search --session {}`)",
+                s.write_set.len() - 50,
+                s.session
+            )?;
         }
     }
     if !s.denials.is_empty() {

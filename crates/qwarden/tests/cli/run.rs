@@ -60,7 +60,11 @@ pub fn setup(env: &Env, tier: &str, body: &str) {
     if tier == "prod" {
         let profile = env.config.join("profile.toml");
         let text = std::fs::read_to_string(&profile).unwrap();
-        std::fs::write(&profile, text.replace("allow_on_prod = false", "allow_on_prod = true")).unwrap();
+        std::fs::write(
+            &profile,
+            text.replace("allow_on_prod = false", "allow_on_prod = true"),
+        )
+        .unwrap();
     }
     std::fs::create_dir_all(env.project.join("src")).unwrap();
     std::fs::write(env.project.join("README.md"), "read me\n").unwrap();
@@ -94,19 +98,25 @@ pub fn run(env: &Env, who: As, args: &[&str]) -> Cmd {
 
 /// The session summary `--json` printed last on stderr.
 pub fn summary(stderr: &str) -> Value {
-    let start = stderr.rfind("\n{\n").map(|i| i + 1).or_else(|| stderr.starts_with("{\n").then_some(0));
+    let start = stderr
+        .rfind("\n{\n")
+        .map(|i| i + 1)
+        .or_else(|| stderr.starts_with("{\n").then_some(0));
     let start = start.unwrap_or_else(|| panic!("no JSON summary in stderr:\n{stderr}"));
-    serde_json::from_str(&stderr[start..]).unwrap_or_else(|e| panic!("bad summary ({e}):\n{stderr}"))
+    serde_json::from_str(&stderr[start..])
+        .unwrap_or_else(|e| panic!("bad summary ({e}):\n{stderr}"))
 }
 
 /// Every ledger entry, as JSON.
 pub fn ledger(env: &Env) -> Vec<Value> {
-    let out = env.qwarden(["audit", "tail", "-n", "100000", "--json"]).run();
+    let out = env
+        .qwarden(["audit", "tail", "-n", "100000", "--json"])
+        .run();
     out.success();
     out.stdout
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
-                .collect()
+        .collect()
 }
 
 /// The violations recorded for a session.
@@ -120,7 +130,9 @@ pub fn violations(entries: &[Value]) -> Vec<Value> {
 
 fn has_violation(entries: &[Value], attempted: &str, control: &str, target: &str) -> bool {
     violations(entries).iter().any(|v| {
-        v["attempted"].as_str().is_some_and(|a| a.contains(attempted))
+        v["attempted"]
+            .as_str()
+            .is_some_and(|a| a.contains(attempted))
             && v["control"] == control
             && v["target"].as_str().unwrap_or("").contains(target)
     })
@@ -136,27 +148,62 @@ fn assert_violation(entries: &[Value], attempted: &str, control: &str, target: &
 
 sessiontest!(a_session_runs_and_is_recorded, |env, who| {
     setup(env, "sandbox", AGENT);
-    let out = run(env, who, &["--", "sh", "-c", "echo hello > src/out.txt && cat src/out.txt README.md"]).run();
+    let out = run(
+        env,
+        who,
+        &[
+            "--",
+            "sh",
+            "-c",
+            "echo hello > src/out.txt && cat src/out.txt README.md",
+        ],
+    )
+    .run();
     out.success().stdout_has("hello").stdout_has("read me");
     let s = summary(&out.stderr);
     assert_eq!(s["exit_code"], 0);
-    assert!(s["isolation"].as_str().unwrap().starts_with("namespaces+landlock+seccomp"), "{s}");
-    assert_eq!(std::fs::read_to_string(env.project.join("src/out.txt")).unwrap(), "hello\n");
+    assert!(
+        s["isolation"]
+            .as_str()
+            .unwrap()
+            .starts_with("namespaces+landlock+seccomp"),
+        "{s}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.project.join("src/out.txt")).unwrap(),
+        "hello\n"
+    );
     let entries = ledger(env);
     let session = s["session"].as_str().unwrap();
     let mine: Vec<&Value> = entries.iter().filter(|e| e["session"] == session).collect();
     assert_eq!(mine.first().unwrap()["kind"], "session.start");
     assert_eq!(mine.last().unwrap()["kind"], "session.end");
-    assert!(mine.iter().any(|e| e["kind"] == "exec" && e["argv"][0] == "sh" && e["path"].as_str().unwrap().starts_with("/usr/bin/")), "{mine:#?}");
-    assert!(mine.iter().any(|e| e["kind"] == "exec" && e["argv"][0] == "cat"), "{mine:#?}");
+    assert!(
+        mine.iter().any(|e| e["kind"] == "exec"
+            && e["argv"][0] == "sh"
+            && e["path"].as_str().unwrap().starts_with("/usr/bin/")),
+        "{mine:#?}"
+    );
+    assert!(
+        mine.iter()
+            .any(|e| e["kind"] == "exec" && e["argv"][0] == "cat"),
+        "{mine:#?}"
+    );
     let out_txt = env.project.join("src/out.txt").display().to_string();
     let write = mine
         .iter()
-        .find(|e| e["kind"] == "file.write" && e["path"] == out_txt.as_str() && e["details"]["observed"] == "write-set")
+        .find(|e| {
+            e["kind"] == "file.write"
+                && e["path"] == out_txt.as_str()
+                && e["details"]["observed"] == "write-set"
+        })
         .unwrap_or_else(|| panic!("no write-set entry: {mine:#?}"));
     assert_eq!(write["op"], "create");
     assert_eq!(write["size"], 6);
-    assert_eq!(write["sha256_after"], "sha256:5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03");
+    assert_eq!(
+        write["sha256_after"],
+        "sha256:5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"
+    );
     env.qwarden(["audit", "verify"]).run().success();
 });
 
@@ -166,49 +213,69 @@ sessiontest!(the_agents_exit_code_is_qwardens, |env, who| {
     out.code(7);
     let out = run(env, who, &["--", "sh", "-c", "kill -TERM $$"]).run();
     out.code(128 + 15);
-    run(env, who, &["--", "no-such-command-anywhere"]).run().code(1);
+    run(env, who, &["--", "no-such-command-anywhere"])
+        .run()
+        .code(1);
 });
 
-sessiontest!(writes_outside_the_write_scopes_are_refused_and_recorded, |env, who| {
-    setup(env, "sandbox", AGENT);
-    // Not under /tmp: the sandbox's /tmp is its own.
-    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
-    let outside = dir.path().join("outside.txt");
-    let script = format!(
-        "echo x > README.md; echo $? ; echo y > {} ; echo $?; rm src/circuit.py.nope 2>/dev/null; mkdir newdir; echo $?",
-        outside.display()
-    );
-    let out = run(env, who, &["--", "sh", "-c", &script]).run();
-    out.success();
-    assert_eq!(std::fs::read_to_string(env.project.join("README.md")).unwrap(), "read me\n");
-    assert!(!outside.exists());
-    assert!(!env.project.join("newdir").exists());
-    let entries = ledger(env);
-    assert_violation(&entries, "open for write", "mount-namespace", "README.md");
-    assert_violation(&entries, "open for write", "mount-namespace", "outside.txt");
-    assert_violation(&entries, "create", "mount-namespace", "newdir");
-});
+sessiontest!(
+    writes_outside_the_write_scopes_are_refused_and_recorded,
+    |env, who| {
+        setup(env, "sandbox", AGENT);
+        // Not under /tmp: the sandbox's /tmp is its own.
+        let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+        let outside = dir.path().join("outside.txt");
+        let script = format!(
+            "echo x > README.md; echo $? ; echo y > {} ; echo $?; rm src/circuit.py.nope 2>/dev/null; mkdir newdir; echo $?",
+            outside.display()
+        );
+        let out = run(env, who, &["--", "sh", "-c", &script]).run();
+        out.success();
+        assert_eq!(
+            std::fs::read_to_string(env.project.join("README.md")).unwrap(),
+            "read me\n"
+        );
+        assert!(!outside.exists());
+        assert!(!env.project.join("newdir").exists());
+        let entries = ledger(env);
+        assert_violation(&entries, "open for write", "mount-namespace", "README.md");
+        assert_violation(&entries, "open for write", "mount-namespace", "outside.txt");
+        assert_violation(&entries, "create", "mount-namespace", "newdir");
+    }
+);
 
-sessiontest!(protected_paths_stay_read_only_whether_or_not_they_exist, |env, who| {
-    setup(env, "sandbox", AGENT);
-    std::fs::create_dir_all(env.project.join("src/.git/hooks")).unwrap();
-    let script = "echo evil > src/.git/hooks/pre-commit; echo $?; mkdir -p src/.github/workflows; echo $?; echo x > src/.envrc; echo $?";
-    let out = run(env, who, &["--", "sh", "-c", script]).run();
-    out.success();
-    assert!(!env.project.join("src/.git/hooks/pre-commit").exists());
-    assert!(!env.project.join("src/.github").exists());
-    assert!(!env.project.join("src/.envrc").exists());
-    let entries = ledger(env);
-    assert_violation(&entries, "open for write", "protected-path", ".git/hooks/pre-commit");
-    assert_violation(&entries, "create", "protected-path", "src/.github");
-    assert_violation(&entries, "open for write", "protected-path", "src/.envrc");
-});
+sessiontest!(
+    protected_paths_stay_read_only_whether_or_not_they_exist,
+    |env, who| {
+        setup(env, "sandbox", AGENT);
+        std::fs::create_dir_all(env.project.join("src/.git/hooks")).unwrap();
+        let script = "echo evil > src/.git/hooks/pre-commit; echo $?; mkdir -p src/.github/workflows; echo $?; echo x > src/.envrc; echo $?";
+        let out = run(env, who, &["--", "sh", "-c", script]).run();
+        out.success();
+        assert!(!env.project.join("src/.git/hooks/pre-commit").exists());
+        assert!(!env.project.join("src/.github").exists());
+        assert!(!env.project.join("src/.envrc").exists());
+        let entries = ledger(env);
+        assert_violation(
+            &entries,
+            "open for write",
+            "protected-path",
+            ".git/hooks/pre-commit",
+        );
+        assert_violation(&entries, "create", "protected-path", "src/.github");
+        assert_violation(&entries, "open for write", "protected-path", "src/.envrc");
+    }
+);
 
 sessiontest!(credential_files_are_never_readable, |env, who| {
     setup(env, "sandbox", AGENT);
     let qiskit = env.home.join(".qiskit");
     std::fs::create_dir_all(&qiskit).unwrap();
-    std::fs::write(qiskit.join("qiskit-ibm.json"), "{\"default-ibm-quantum\": {\"token\": \"CANARY-TOKEN\"}}").unwrap();
+    std::fs::write(
+        qiskit.join("qiskit-ibm.json"),
+        "{\"default-ibm-quantum\": {\"token\": \"CANARY-TOKEN\"}}",
+    )
+    .unwrap();
     let script = format!(
         "cat ~/.qiskit/qiskit-ibm.json; cat {}; ln -s {} src/link; cat src/link; ln {} src/hard; true",
         qiskit.join("qiskit-ibm.json").display(),
@@ -219,21 +286,52 @@ sessiontest!(credential_files_are_never_readable, |env, who| {
     out.success().stdout_lacks("CANARY-TOKEN");
     assert!(!env.project.join("src/hard").exists());
     let entries = ledger(env);
-    assert_violation(&entries, "open for read", "credential-guard", ".qiskit/qiskit-ibm.json");
-    assert_violation(&entries, "open for read", "credential-guard", "src/link -> ");
-    assert_violation(&entries, "hard link from", "credential-guard", "qiskit-ibm.json");
+    assert_violation(
+        &entries,
+        "open for read",
+        "credential-guard",
+        ".qiskit/qiskit-ibm.json",
+    );
+    assert_violation(
+        &entries,
+        "open for read",
+        "credential-guard",
+        "src/link -> ",
+    );
+    assert_violation(
+        &entries,
+        "hard link from",
+        "credential-guard",
+        "qiskit-ibm.json",
+    );
 });
 
-sessiontest!(reads_outside_the_scopes_are_refused_and_recorded, |env, who| {
-    setup(env, "sandbox", AGENT);
-    let dir = tempfile::Builder::new().prefix("elsewhere").tempdir_in("/var/tmp").unwrap();
-    let secret = dir.path().join("secret.txt");
-    std::fs::create_dir_all(secret.parent().unwrap()).unwrap();
-    std::fs::write(&secret, "SECRET-OUTSIDE").unwrap();
-    let out = run(env, who, &["--", "sh", "-c", &format!("cat {}; true", secret.display())]).run();
-    out.success().stdout_lacks("SECRET-OUTSIDE");
-    assert_violation(&ledger(env), "open for read", "mount-namespace", "secret.txt");
-});
+sessiontest!(
+    reads_outside_the_scopes_are_refused_and_recorded,
+    |env, who| {
+        setup(env, "sandbox", AGENT);
+        let dir = tempfile::Builder::new()
+            .prefix("elsewhere")
+            .tempdir_in("/var/tmp")
+            .unwrap();
+        let secret = dir.path().join("secret.txt");
+        std::fs::create_dir_all(secret.parent().unwrap()).unwrap();
+        std::fs::write(&secret, "SECRET-OUTSIDE").unwrap();
+        let out = run(
+            env,
+            who,
+            &["--", "sh", "-c", &format!("cat {}; true", secret.display())],
+        )
+        .run();
+        out.success().stdout_lacks("SECRET-OUTSIDE");
+        assert_violation(
+            &ledger(env),
+            "open for read",
+            "mount-namespace",
+            "secret.txt",
+        );
+    }
+);
 
 sessiontest!(escape_system_calls_are_refused_and_recorded, |env, who| {
     setup(env, "sandbox", AGENT);
@@ -259,19 +357,33 @@ sessiontest!(escape_system_calls_are_refused_and_recorded, |env, who| {
         .stdout_lacks("unshare:0")
         .stdout_lacks("mount:0");
     let entries = ledger(env);
-    for name in ["ptrace", "io_uring_setup", "personality", "ioctl", "bpf", "unshare", "mount"] {
+    for name in [
+        "ptrace",
+        "io_uring_setup",
+        "personality",
+        "ioctl",
+        "bpf",
+        "unshare",
+        "mount",
+    ] {
         assert_violation(&entries, &format!("syscall {name}"), "seccomp", "");
     }
 });
 
 sessiontest!(devices_and_the_supervisor_are_out_of_reach, |env, who| {
     setup(env, "sandbox", AGENT);
-    let script = "cat /dev/kmsg; head -c1 /dev/vda; cat /proc/1/environ; ls /proc | grep -c '^[0-9]'; true";
+    let script =
+        "cat /dev/kmsg; head -c1 /dev/vda; cat /proc/1/environ; ls /proc | grep -c '^[0-9]'; true";
     let out = run(env, who, &["--", "sh", "-c", script]).run();
     out.success();
     let entries = ledger(env);
     assert_violation(&entries, "open for read", "mount-namespace", "/dev/kmsg");
-    assert_violation(&entries, "open for read", "mount-namespace", "/proc/1/environ");
+    assert_violation(
+        &entries,
+        "open for read",
+        "mount-namespace",
+        "/proc/1/environ",
+    );
     // Only the sandbox's own processes are visible: init, sh, ls, grep.
     let visible: u32 = out.stdout.lines().last().unwrap().trim().parse().unwrap();
     assert!(visible <= 5, "{visible} processes visible");
@@ -281,7 +393,9 @@ sessiontest!(the_process_limit_holds_a_fork_bomb, |env, who| {
     setup(env, "sandbox", AGENT);
     let script = r#"perl -e 'my $n = 0; for (1..500) { my $p = fork(); if (!defined $p) { print "held after $n\n"; exit 0 } if ($p == 0) { sleep 1000; exit 0 } $n++ } print "not held\n"'"#;
     let out = run(env, who, &["--", "sh", "-c", script]).run();
-    out.success().stdout_has("held after").stdout_lacks("not held");
+    out.success()
+        .stdout_has("held after")
+        .stdout_lacks("not held");
     let s = summary(&out.stderr);
     if s["isolation"].as_str().unwrap().contains("cgroup") {
         // Where a pids cgroup holds the tree, its refusals are counted and recorded.
@@ -291,49 +405,119 @@ sessiontest!(the_process_limit_holds_a_fork_bomb, |env, who| {
 
 sessiontest!(the_memory_limit_holds_a_memory_hog, |env, who| {
     setup(env, "sandbox", AGENT);
-    let out = run(env, who, &["--", "perl", "-e", "my $x = 'a' x (1024*1024*1024); print length($x), \"\\n\""]).run();
-    assert_ne!(out.exit_code(), Some(0), "a 1 GiB string fit in a 512 MiB session");
+    let out = run(
+        env,
+        who,
+        &[
+            "--",
+            "perl",
+            "-e",
+            "my $x = 'a' x (1024*1024*1024); print length($x), \"\\n\"",
+        ],
+    )
+    .run();
+    assert_ne!(
+        out.exit_code(),
+        Some(0),
+        "a 1 GiB string fit in a 512 MiB session"
+    );
     out.stdout_lacks("1073741824");
 });
 
 sessiontest!(staging_writes_become_a_review_branch, |env, who| {
     setup(env, "staging", AGENT);
     let git = |args: &[&str]| {
-        let o = std::process::Command::new("git").args(args).current_dir(&env.project).output().unwrap();
-        assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        let o = std::process::Command::new("git")
+            .args(["-c", "safe.directory=*"])
+            .args(args)
+            .current_dir(&env.project)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         String::from_utf8_lossy(&o.stdout).trim().to_owned()
     };
     git(&["init", "-q"]);
     git(&["-c", "user.name=t", "-c", "user.email=t@e", "add", "-A"]);
-    git(&["-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "base"]);
+    git(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@e",
+        "commit",
+        "-qm",
+        "base",
+    ]);
     let head = git(&["rev-parse", "HEAD"]);
-    let out = run(env, who, &["--", "sh", "-c", "echo \"print('ghz')\" > src/circuit.py; echo new > src/new.py"]).run();
+    let out = run(
+        env,
+        who,
+        &[
+            "--",
+            "sh",
+            "-c",
+            "echo \"print('ghz')\" > src/circuit.py; echo new > src/new.py",
+        ],
+    )
+    .run();
     out.success();
-    assert_eq!(std::fs::read_to_string(env.project.join("src/circuit.py")).unwrap(), "print('bell')\n");
+    assert_eq!(
+        std::fs::read_to_string(env.project.join("src/circuit.py")).unwrap(),
+        "print('bell')\n"
+    );
     assert!(!env.project.join("src/new.py").exists());
     let s = summary(&out.stderr);
     let branch = format!("qwarden/{}", s["session"].as_str().unwrap());
     assert!(s["reviews"][0].as_str().unwrap().contains(&branch), "{s}");
     assert_eq!(git(&["rev-parse", "HEAD"]), head);
     assert_eq!(git(&["rev-parse", &format!("{branch}^")]), head);
-    assert_eq!(git(&["show", &format!("{branch}:src/circuit.py")]), "print('ghz')");
+    assert_eq!(
+        git(&["show", &format!("{branch}:src/circuit.py")]),
+        "print('ghz')"
+    );
     assert_eq!(git(&["show", &format!("{branch}:src/new.py")]), "new");
-    assert_eq!(git(&["status", "--porcelain"]), "", "the working tree changed");
+    assert_eq!(
+        git(&["status", "--porcelain"]),
+        "",
+        "the working tree changed"
+    );
 });
 
 sessiontest!(prod_writes_are_refused, |env, who| {
-    setup(env, "prod", "[filesystem]\nread = [\".\"]\n\n[runtime]\nspawn_processes = true\n");
-    let out = run(env, who, &["--", "sh", "-c", "echo x > src/circuit.py; echo $?"]).run();
+    setup(
+        env,
+        "prod",
+        "[filesystem]\nread = [\".\"]\n\n[runtime]\nspawn_processes = true\n",
+    );
+    let out = run(
+        env,
+        who,
+        &["--", "sh", "-c", "echo x > src/circuit.py; echo $?"],
+    )
+    .run();
     out.success();
-    assert_eq!(std::fs::read_to_string(env.project.join("src/circuit.py")).unwrap(), "print('bell')\n");
-    assert_violation(&ledger(env), "open for write", "mount-namespace", "src/circuit.py");
+    assert_eq!(
+        std::fs::read_to_string(env.project.join("src/circuit.py")).unwrap(),
+        "print('bell')\n"
+    );
+    assert_violation(
+        &ledger(env),
+        "open for write",
+        "mount-namespace",
+        "src/circuit.py",
+    );
 });
 
 sessiontest!(real_tools_run_inside, |env, who| {
     setup(env, "sandbox", AGENT);
     let script = "git init -q src/repo && git -C src/repo status --short && python3 -c 'import json, sqlite3; print(json.dumps({\"ok\": 1}))' && bash -c 'echo $HOME'";
     let out = run(env, who, &["--", "sh", "-c", script]).run();
-    out.success().stdout_has("{\"ok\": 1}").stdout_has(&env.home.display().to_string());
+    out.success()
+        .stdout_has("{\"ok\": 1}")
+        .stdout_has(&env.home.display().to_string());
     assert!(env.project.join("src/repo/.git").is_dir());
 });
 
@@ -343,66 +527,136 @@ fn doctor_describes_this_machine() {
     let out = env.qwarden(["doctor", "--json"]).run();
     out.success();
     let probes = out.json();
-    let find = |f: &str| probes.as_array().unwrap().iter().find(|p| p["feature"] == f).cloned().unwrap();
+    let find = |f: &str| {
+        probes
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["feature"] == f)
+            .cloned()
+            .unwrap()
+    };
     assert_eq!(find("user namespaces")["ok"], true, "{probes:#}");
     assert_eq!(find("seccomp user notification")["ok"], true, "{probes:#}");
     let abi = crate::support::landlock_abi();
-    assert_eq!(find("Landlock")["detail"].as_str().unwrap().starts_with(&format!("ABI {abi}")), true, "{probes:#}");
+    let detail = find("Landlock")["detail"].as_str().unwrap().to_owned();
+    assert!(detail.starts_with(&format!("ABI {abi}")), "{probes:#}");
 }
 
 #[test]
 fn a_dry_run_prints_the_plan() {
     let env = Env::new();
     setup(&env, "sandbox", AGENT);
-    let out = env.qwarden(["run", "--agent", "agent.toml", "--dry-run", "--", "true"]).run();
+    let out = env
+        .qwarden(["run", "--agent", "agent.toml", "--dry-run", "--", "true"])
+        .run();
     out.success();
     let plan = out.json();
     let src = env.project.join("src").display().to_string();
-    assert!(plan["mounts"].as_array().unwrap().iter().any(|m| m["op"] == "bind" && m["target"] == src.as_str() && m["writable"] == true));
-    assert!(plan["env"].as_array().unwrap().iter().all(|kv| kv[0] != "QWARDEN_STATE_DIR"));
+    assert!(
+        plan["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["op"] == "bind" && m["target"] == src.as_str() && m["writable"] == true)
+    );
+    assert!(
+        plan["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|kv| kv[0] != "QWARDEN_STATE_DIR")
+    );
     let _ = Path::new("/");
 }
 
-sessiontest!(without_namespaces_landlock_and_seccomp_still_hold, |env, who| {
-    setup(env, "sandbox", AGENT);
-    let qiskit = env.home.join(".qiskit");
-    std::fs::create_dir_all(&qiskit).unwrap();
-    std::fs::write(qiskit.join("qiskit-ibm.json"), "CANARY-TOKEN").unwrap();
-    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
-    let outside = dir.path().join("outside.txt");
-    let script = format!(
-        "echo ok > src/in.txt; echo x > README.md; echo y > {out}; cat {cred}; cat /etc/shadow; perl -e 'print \"ptrace:\", syscall(101, 0, 0, 0, 0), \"\\n\"'; true",
-        out = outside.display(),
-        cred = qiskit.join("qiskit-ibm.json").display()
-    );
-    let out = run(env, who, &["--no-namespaces", "--", "sh", "-c", &script]).run();
-    out.success().stdout_lacks("CANARY-TOKEN").stdout_has("ptrace:-1");
-    let s = summary(&out.stderr);
-    assert!(s["isolation"].as_str().unwrap().starts_with("degraded: landlock+seccomp"), "{s}");
-    assert_eq!(std::fs::read_to_string(env.project.join("src/in.txt")).unwrap(), "ok\n");
-    assert_eq!(std::fs::read_to_string(env.project.join("README.md")).unwrap(), "read me\n");
-    assert!(!outside.exists());
-    let entries = ledger(env);
-    let start = entries.iter().find(|e| e["kind"] == "session.start").unwrap();
-    assert!(start["isolation"].as_str().unwrap().starts_with("degraded"), "{start}");
-    assert_violation(&entries, "open for write", "landlock", "README.md");
-    assert_violation(&entries, "open for write", "landlock", "outside.txt");
-    assert_violation(&entries, "open for read", "credential-guard", "qiskit-ibm.json");
-    assert_violation(&entries, "open for read", "landlock", "/etc/shadow");
-    assert_violation(&entries, "syscall ptrace", "seccomp", "");
-});
+sessiontest!(
+    without_namespaces_landlock_and_seccomp_still_hold,
+    |env, who| {
+        setup(env, "sandbox", AGENT);
+        let qiskit = env.home.join(".qiskit");
+        std::fs::create_dir_all(&qiskit).unwrap();
+        std::fs::write(qiskit.join("qiskit-ibm.json"), "CANARY-TOKEN").unwrap();
+        let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+        let outside = dir.path().join("outside.txt");
+        let script = format!(
+            "echo ok > src/in.txt; echo x > README.md; echo y > {out}; cat {cred}; cat /etc/shadow; perl -e 'print \"ptrace:\", syscall(101, 0, 0, 0, 0), \"\\n\"'; true",
+            out = outside.display(),
+            cred = qiskit.join("qiskit-ibm.json").display()
+        );
+        let out = run(env, who, &["--no-namespaces", "--", "sh", "-c", &script]).run();
+        out.success()
+            .stdout_lacks("CANARY-TOKEN")
+            .stdout_has("ptrace:-1");
+        let s = summary(&out.stderr);
+        assert!(
+            s["isolation"]
+                .as_str()
+                .unwrap()
+                .starts_with("degraded: landlock+seccomp"),
+            "{s}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(env.project.join("src/in.txt")).unwrap(),
+            "ok\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(env.project.join("README.md")).unwrap(),
+            "read me\n"
+        );
+        assert!(!outside.exists());
+        let entries = ledger(env);
+        let start = entries
+            .iter()
+            .find(|e| e["kind"] == "session.start")
+            .unwrap();
+        assert!(
+            start["isolation"].as_str().unwrap().starts_with("degraded"),
+            "{start}"
+        );
+        assert_violation(&entries, "open for write", "landlock", "README.md");
+        assert_violation(&entries, "open for write", "landlock", "outside.txt");
+        assert_violation(
+            &entries,
+            "open for read",
+            "credential-guard",
+            "qiskit-ibm.json",
+        );
+        assert_violation(&entries, "open for read", "landlock", "/etc/shadow");
+        assert_violation(&entries, "syscall ptrace", "seccomp", "");
+    }
+);
 
-sessiontest!(without_namespaces_staging_scopes_are_read_only, |env, who| {
-    setup(env, "staging", AGENT);
-    let out = run(env, who, &["--no-namespaces", "--", "sh", "-c", "echo x > src/circuit.py; echo $?"]).run();
-    out.success();
-    assert_eq!(std::fs::read_to_string(env.project.join("src/circuit.py")).unwrap(), "print('bell')\n");
-    assert_violation(&ledger(env), "open for write", "landlock", "src/circuit.py");
-});
+sessiontest!(
+    without_namespaces_staging_scopes_are_read_only,
+    |env, who| {
+        setup(env, "staging", AGENT);
+        let out = run(
+            env,
+            who,
+            &[
+                "--no-namespaces",
+                "--",
+                "sh",
+                "-c",
+                "echo x > src/circuit.py; echo $?",
+            ],
+        )
+        .run();
+        out.success();
+        assert_eq!(
+            std::fs::read_to_string(env.project.join("src/circuit.py")).unwrap(),
+            "print('bell')\n"
+        );
+        assert_violation(&ledger(env), "open for write", "landlock", "src/circuit.py");
+    }
+);
 
-sessiontest!(without_namespaces_only_tcp_under_landlock_leaves_the_sandbox, |env, who| {
-    setup(env, "sandbox", AGENT);
-    let script = r#"python3 - <<'PY'
+sessiontest!(
+    without_namespaces_only_tcp_under_landlock_leaves_the_sandbox,
+    |env, who| {
+        setup(env, "sandbox", AGENT);
+        let script = r#"python3 - <<'PY'
 import socket
 for name, fam, typ in [("udp", socket.AF_INET, socket.SOCK_DGRAM), ("unix", socket.AF_UNIX, socket.SOCK_STREAM), ("udp6", socket.AF_INET6, socket.SOCK_DGRAM)]:
     try:
@@ -415,16 +669,17 @@ try:
 except OSError as e:
     print("tcp refused", e.errno)
 PY"#;
-    let out = run(env, who, &["--no-namespaces", "--", "sh", "-c", script]).run();
-    out.success()
-        .stdout_has("udp refused 1")
-        .stdout_has("unix refused 1")
-        .stdout_has("udp6 refused 1")
-        .stdout_has("tcp refused 13")
-        .stdout_lacks("open")
-        .stdout_lacks("connected");
-    assert_violation(&ledger(env), "syscall socket", "seccomp", "");
-});
+        let out = run(env, who, &["--no-namespaces", "--", "sh", "-c", script]).run();
+        out.success()
+            .stdout_has("udp refused 1")
+            .stdout_has("unix refused 1")
+            .stdout_has("udp6 refused 1")
+            .stdout_has("tcp refused 13")
+            .stdout_lacks("open")
+            .stdout_lacks("connected");
+        assert_violation(&ledger(env), "syscall socket", "seccomp", "");
+    }
+);
 
 sessiontest!(the_agent_holds_no_privilege, |env, who| {
     setup(env, "sandbox", AGENT);
@@ -434,12 +689,31 @@ sessiontest!(the_agent_holds_no_privilege, |env, who| {
         let line = out.stdout.lines().find(|l| l.starts_with(cap)).unwrap();
         assert!(line.ends_with("0000000000000000"), "{line}");
     }
-    assert!(out.stdout.lines().any(|l| l.starts_with("NoNewPrivs:") && l.ends_with('1')));
-    assert!(out.stdout.lines().any(|l| l.starts_with("Seccomp:") && l.ends_with('2')));
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("NoNewPrivs:") && l.ends_with('1'))
+    );
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("Seccomp:") && l.ends_with('2'))
+    );
     // The environment is the allowlist plus qwarden's own variables.
-    let names: Vec<&str> = out.stdout.lines().filter_map(|l| l.split_once('=').map(|(k, _)| k)).collect();
-    for leaked in ["QWARDEN_STATE_DIR", "QWARDEN_CONFIG_DIR", "QWARDEN_SYSTEM_CONFIG_DIR"] {
-        assert!(!names.contains(&leaked), "{leaked} reached the agent: {names:?}");
+    let names: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(k, _)| k))
+        .collect();
+    for leaked in [
+        "QWARDEN_STATE_DIR",
+        "QWARDEN_CONFIG_DIR",
+        "QWARDEN_SYSTEM_CONFIG_DIR",
+    ] {
+        assert!(
+            !names.contains(&leaked),
+            "{leaked} reached the agent: {names:?}"
+        );
     }
     for set in ["HOME", "TMPDIR", "QWARDEN_SESSION", "QWARDEN_AGENT", "PATH"] {
         assert!(names.contains(&set), "{set} missing: {names:?}");
@@ -452,7 +726,10 @@ sessiontest!(the_tree_dies_with_the_supervisor, |env, who| {
     let script = "trap '' HUP TERM; (trap '' HUP TERM; sleep 100000) & echo started; sleep 100000";
     let mut running = run(env, who, &["--", "sh", "-c", script]).spawn(&env.scratch("stderr"));
     assert_eq!(running.line(), "started");
-    assert!(running.kill_and_wait_for_eof(), "processes of the session outlived its supervisor");
+    assert!(
+        running.kill_and_wait_for_eof(),
+        "processes of the session outlived its supervisor"
+    );
 });
 
 /// The toolchain this test binary was built with, if its directories are readable.
@@ -475,11 +752,23 @@ fn cargo_builds_a_crate_inside_in_every_tier() {
         let profile = env.config.join("profile.toml");
         let text = std::fs::read_to_string(&profile).unwrap().replace(
             "read_only = []",
-            &format!("read_only = [{:?}, {:?}]", cargo.display().to_string(), rustup.display().to_string()),
+            &format!(
+                "read_only = [{:?}, {:?}]",
+                cargo.display().to_string(),
+                rustup.display().to_string()
+            ),
         );
         std::fs::write(&profile, text).unwrap();
-        std::fs::write(env.project.join("Cargo.toml"), "[package]\nname = \"hello\"\nversion = \"0.1.0\"\nedition = \"2021\"\n").unwrap();
-        std::fs::write(env.project.join("src/main.rs"), "fn main() { println!(\"hello from the sandbox\"); }\n").unwrap();
+        std::fs::write(
+            env.project.join("Cargo.toml"),
+            "[package]\nname = \"hello\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            env.project.join("src/main.rs"),
+            "fn main() { println!(\"hello from the sandbox\"); }\n",
+        )
+        .unwrap();
         // The lock file is made beforehand: the project root is read-only for the agent.
         let lock = std::process::Command::new(cargo.join("bin/cargo"))
             .args(["generate-lockfile", "--offline"])
@@ -494,6 +783,9 @@ fn cargo_builds_a_crate_inside_in_every_tier() {
         );
         let out = run(&env, As::Invoker, &["--", "sh", "-c", &script]).run();
         out.success().stdout_has("hello from the sandbox");
-        assert!(!env.project.join("target").exists(), "{tier}: the build wrote into the project");
+        assert!(
+            !env.project.join("target").exists(),
+            "{tier}: the build wrote into the project"
+        );
     }
 }

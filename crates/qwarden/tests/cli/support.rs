@@ -35,10 +35,18 @@ pub fn world_executable() -> PathBuf {
         let dir = std::env::temp_dir().join(format!("qwarden-test-bin-{}", md.uid()));
         if std::fs::create_dir(&dir).is_err() {
             let d = std::fs::symlink_metadata(&dir).expect("stat the binary directory");
-            assert!(d.is_dir() && d.uid() == md.uid(), "{} is not ours", dir.display());
+            assert!(
+                d.is_dir() && d.uid() == md.uid(),
+                "{} is not ours",
+                dir.display()
+            );
         }
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        let exe = dir.join(format!("qwarden-{}-{}", md.size(), md.mtime_nsec() + md.mtime() * 1_000_000_000));
+        let exe = dir.join(format!(
+            "qwarden-{}-{}",
+            md.size(),
+            md.mtime_nsec() + md.mtime() * 1_000_000_000
+        ));
         if !exe.exists() {
             let tmp = dir.join(format!("tmp-{}", std::process::id()));
             std::fs::copy(src, &tmp).expect("copy the qwarden binary");
@@ -61,7 +69,10 @@ pub fn landlock_abi() -> i64 {
         .args(["-e", "print syscall(444, 0, 0, 1)"])
         .output()
         .expect("run perl");
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0)
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
 }
 
 /// The repository root, where `examples/` lives.
