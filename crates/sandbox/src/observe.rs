@@ -346,7 +346,14 @@ fn judge(
             let Some(lexical) = t.absolute(dirfd, &raw) else {
                 return cont;
             };
-            let resolved = t.resolve(&lexical, true);
+            // Programs in the system directories are the host's own files at the same paths
+            // (read-only binds), so they resolve and hash here, without walking /proc/PID/root.
+            let system = view.is_program_dir(&lexical);
+            let resolved = if system {
+                std::fs::canonicalize(&lexical).unwrap_or_else(|_| lexical.clone())
+            } else {
+                t.resolve(&lexical, true)
+            };
             match view.classify(&resolved) {
                 Access::CredentialStore | Access::Hidden | Access::Outside => {
                     return (
@@ -361,9 +368,12 @@ fn judge(
                 }
                 _ => {}
             }
-            let host = t
-                .root()
-                .join(resolved.strip_prefix("/").unwrap_or(&resolved));
+            let host = if system && view.is_program_dir(&resolved) {
+                resolved.clone()
+            } else {
+                t.root()
+                    .join(resolved.strip_prefix("/").unwrap_or(&resolved))
+            };
             // execvp tries every PATH entry: only a program that exists is an exec worth a record.
             if !host.is_file() {
                 return cont;

@@ -741,8 +741,15 @@ impl View {
         SYSTEM_DIRS
             .iter()
             .chain(&["/etc", "/run/host"])
-            .any(|d| path.starts_with(d))
-            || self.system.iter().any(|d| path.starts_with(d))
+            .any(|d| under(path, Path::new(d)))
+            || self.system.iter().any(|d| under(path, d))
+    }
+
+    /// Whether `path` is in a system directory or a profile read-only path: shown at the same
+    /// path as on the host, read-only, so the supervisor may look at the host's file directly.
+    pub fn is_program_dir(&self, path: &Path) -> bool {
+        SYSTEM_DIRS.iter().any(|d| under(path, Path::new(d)))
+            || self.system.iter().any(|d| under(path, d))
     }
 
     /// The kernel mechanism that keeps paths outside the view out of reach: the mount namespace,
@@ -763,14 +770,14 @@ impl View {
         let store = self
             .entries
             .iter()
-            .filter(|(p, a)| *a == Access::CredentialStore && path.starts_with(p))
+            .filter(|(p, a)| *a == Access::CredentialStore && under(path, p))
             .map(|(p, _)| depth(p))
             .max();
         if let Some(store) = store {
             let private = self
                 .entries
                 .iter()
-                .any(|(p, a)| *a == Access::Private && path.starts_with(p) && depth(p) > store);
+                .any(|(p, a)| *a == Access::Private && under(path, p) && depth(p) > store);
             if !private {
                 return Access::CredentialStore;
             }
@@ -778,14 +785,14 @@ impl View {
         let matched = self
             .entries
             .iter()
-            .filter(|(p, _)| path.starts_with(p))
+            .filter(|(p, _)| under(path, p))
             .max_by_key(|(p, a)| (depth(p), *a == Access::Hidden || *a == Access::Protected))
             .map(|(_, a)| *a);
         match matched {
             Some(a) => a,
             // The directories leading to a mount (`/`, `/home`, …) exist, empty and read-only.
             None if self.entries.iter().any(|(p, a)| {
-                p.starts_with(path)
+                under(p, path)
                     && !matches!(
                         a,
                         Access::Hidden | Access::CredentialStore | Access::Outside
@@ -796,6 +803,17 @@ impl View {
             }
             None => Access::Outside,
         }
+    }
+}
+
+/// `Path::starts_with` on bytes: the observer asks this for every notified open, and normalised
+/// absolute paths (no `.`, `..`, repeated or trailing slashes) make the component walk needless.
+fn under(path: &Path, dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let (p, d) = (path.as_os_str().as_bytes(), dir.as_os_str().as_bytes());
+    match p.strip_prefix(d) {
+        Some(rest) => rest.is_empty() || rest.first() == Some(&b'/') || d.last() == Some(&b'/'),
+        None => false,
     }
 }
 
@@ -930,6 +948,25 @@ mod tests {
             .collect();
         assert_eq!(binds.first(), Some(&(Path::new("/home/u/proj"), false)));
         assert_eq!(binds.get(1), Some(&(Path::new("/home/u/proj/src"), true)));
+    }
+
+    #[test]
+    fn under_agrees_with_starts_with_on_normalised_paths() {
+        for (p, d) in [
+            ("/a/b", "/a"),
+            ("/a", "/a"),
+            ("/ab", "/a"),
+            ("/a", "/"),
+            ("/", "/"),
+            ("/a/b/c", "/a/b/c/d"),
+            ("/home/u/.qiskit-old", "/home/u/.qiskit"),
+        ] {
+            assert_eq!(
+                under(Path::new(p), Path::new(d)),
+                Path::new(p).starts_with(d),
+                "{p} under {d}"
+            );
+        }
     }
 
     #[test]

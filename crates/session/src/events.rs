@@ -38,7 +38,7 @@ pub struct Recorded {
 
 const MAX_BATCH: usize = 4096;
 /// How long the recorder waits for more events before committing a batch.
-const LINGER: std::time::Duration = std::time::Duration::from_millis(10);
+const LINGER: std::time::Duration = std::time::Duration::from_millis(50);
 const SUMMARY_COMMANDS: usize = 200;
 
 fn digest(s: &Option<String>) -> Option<Digest> {
