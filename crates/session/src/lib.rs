@@ -423,20 +423,29 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
         .map_err(|e| SessionError::Scopes(e.to_string()))?;
     let mut changes = writeset::diff(&before, &after);
     let protected = &grant.filesystem.protected;
+    let quarantine = opts.state_dir.join("quarantine").join(&session);
     for c in &changes {
         if protected.iter().any(|p| c.path.starts_with(p)) {
             // Only a protected path that did not exist yet can change (the rest are read-only
-            // mounts); the observer refused it, so this means a race got through: say so loudly.
+            // mounts) and the observer refused that, so a race got through. Say so loudly, and
+            // take what was created out of the working tree: a git hook or CI file must not
+            // outlive the session.
             counts.violations += 1;
-            end_events.push(Event::new(
-                Timestamp::now(),
-                Violation {
-                    attempted: "write to a protected path".into(),
-                    control: "write-set-audit".into(),
-                    target: Some(c.path.display().to_string()),
-                    pid: None,
-                },
-            ));
+            let moved = (c.op == writeset::Op::Create)
+                .then(|| quarantine_file(&c.path, &quarantine))
+                .flatten();
+            end_events.push(
+                Event::new(
+                    Timestamp::now(),
+                    Violation {
+                        attempted: "write to a protected path".into(),
+                        control: "write-set-audit".into(),
+                        target: Some(c.path.display().to_string()),
+                        pid: None,
+                    },
+                )
+                .with_details(serde_json::json!({ "quarantined_to": moved })),
+            );
         }
     }
     let mut review_outcomes = Vec::new();
@@ -529,6 +538,23 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
         checkpoint_size: checkpoint.size,
         checkpoint_root: hex_of(&checkpoint.root),
     })
+}
+
+/// Moves `path` (a file, link or directory the agent created) under `dir`, keeping its absolute
+/// path as the relative one there; returns where it went.
+fn quarantine_file(path: &Path, dir: &Path) -> Option<String> {
+    let rel = path.strip_prefix("/").ok()?;
+    let to = dir.join(rel);
+    std::fs::create_dir_all(to.parent()?).ok()?;
+    // Same file system as the state directory in the common case; copy-and-delete otherwise.
+    if std::fs::rename(path, &to).is_err() {
+        if std::fs::symlink_metadata(path).ok()?.is_dir() {
+            return None;
+        }
+        std::fs::copy(path, &to).ok()?;
+        std::fs::remove_file(path).ok()?;
+    }
+    Some(to.display().to_string())
 }
 
 fn libc_exited(status: i32) -> bool {
