@@ -9,5 +9,8 @@
 //! Nothing here knows about agents.
 
 pub mod ir;
+pub mod noise;
+pub mod run;
 
 pub use ir::{Circuit, Gate, Instruction};
+pub use run::{Counts, Method, RunOptions, RunResult};
