@@ -14,7 +14,8 @@
 //!
 //! Messages to the supervisor are one byte of tag and a payload: `L` carries the seccomp
 //! listener, `E` a fatal setup error, `W` a warning (e.g. a limit that could not be applied),
-//! `I` how the agent was confined, `X` the agent's wait status (4 bytes, little-endian).
+//! `I` how the agent was confined, `N` that the command was not found in the sandbox, `X` the
+//! agent's wait status (4 bytes, little-endian).
 
 use std::ffi::CString;
 use std::io;
@@ -464,7 +465,14 @@ fn confine(ctl: BorrowedFd<'_>, plan: &Plan) -> Result<Never, String> {
         &format!("cannot enter the working directory {}", plan.cwd.display()),
         std::env::set_current_dir(&plan.cwd),
     )?;
-    let program = resolve_command(plan)?;
+    let program = match resolve_command(plan) {
+        Ok(p) => p,
+        Err(e) => {
+            // Told apart from setup failures: it is the human's command that is wrong.
+            let _ = send(ctl, b'N', e.as_bytes());
+            std::process::exit(127);
+        }
+    };
     if plan.isolation == Isolation::Full {
         ctx("cannot drop capabilities", sys::drop_capabilities())?;
     }

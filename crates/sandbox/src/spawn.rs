@@ -24,6 +24,8 @@ pub enum Report {
     Warning(String),
     /// Setting up failed; the agent did not start.
     Failed(String),
+    /// The command does not exist in the sandbox; the agent did not start.
+    NotFound(String),
     /// The agent exited with this wait status.
     Exited(i32),
     /// The init closed the control socket without reporting an exit.
@@ -131,6 +133,7 @@ impl Sandbox {
                     (b'I', _) => Report::Confinement(text()),
                     (b'W', _) => Report::Warning(text()),
                     (b'E', _) => Report::Failed(text()),
+                    (b'N', _) => Report::NotFound(text()),
                     (b'X', _) => {
                         let status = payload
                             .get(..4)

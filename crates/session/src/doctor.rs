@@ -83,7 +83,7 @@ fn sandbox_probe(
             }
             Report::Confinement(c) => confinement.push(c),
             Report::Warning(w) => confinement.push(format!("warning: {w}")),
-            Report::Failed(e) => break Err(e),
+            Report::Failed(e) | Report::NotFound(e) => break Err(e),
             Report::Exited(0) => break Ok(confinement.join("; ")),
             Report::Exited(s) => break Err(format!("`true` exited with status {s}")),
             Report::Closed => break Err("the sandbox init exited early".into()),

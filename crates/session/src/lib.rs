@@ -84,6 +84,11 @@ pub enum SessionError {
         "this machine offers neither user namespaces nor Landlock ({0}); qwarden refuses to run an agent unconfined. Run `qwarden doctor` for the fix, or pass `--allow-unsandboxed` on the command line to accept the risk (it is logged)"
     )]
     NoIsolation(String),
+    /// The command does not exist inside the sandbox.
+    #[error(
+        "{0}; the sandbox shows the system directories, the profile's `[sandbox] read_only` paths and the scopes"
+    )]
+    CommandNotFound(String),
     /// Preparing the write scopes failed.
     #[error("cannot prepare the write scopes: {0}")]
     Scopes(String),
@@ -302,7 +307,13 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
                 confinement.extend(sandbox.warnings().iter().map(|w| format!("warning: {w}")));
                 break (sandbox, confinement, (plan, listener));
             }
-            Err(e) if isolation == Isolation::Full && e.contains("cannot create namespaces") => {
+            Err(Early::NotFound(e)) => {
+                let _ = sandbox.wait();
+                return Err(SessionError::CommandNotFound(e));
+            }
+            Err(Early::Failed(e))
+                if isolation == Isolation::Full && e.contains("cannot create namespaces") =>
+            {
                 let _ = sandbox.wait();
                 // User namespaces exist but are refused (e.g. Ubuntu's AppArmor restriction).
                 isolation = if qwarden_sandbox::landlock::abi_version() > 0 {
@@ -313,7 +324,7 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
                     return Err(SessionError::NoIsolation(e));
                 };
             }
-            Err(e) => {
+            Err(Early::Failed(e)) => {
                 let _ = sandbox.wait();
                 return Err(SessionError::Sandbox(e));
             }
@@ -390,7 +401,7 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
                 status = Some(s);
             }
             Report::Warning(w) => warnings.push(w),
-            Report::Failed(e) => warnings.push(e),
+            Report::Failed(e) | Report::NotFound(e) => warnings.push(e),
             Report::Closed => break,
             Report::Listener(_) | Report::Confinement(_) => {}
         }
@@ -578,17 +589,26 @@ fn append(ledger: &Ledger, cas: &mut DirCas, events: &[Event]) -> Result<u64, Se
     Ok(first + (entries.len() as u64).saturating_sub(1))
 }
 
+/// Why the sandbox did not reach the point of running the agent.
+enum Early {
+    Failed(String),
+    NotFound(String),
+}
+
 /// Reads the init's reports up to the seccomp listener.
-fn first_reports(sandbox: &Sandbox) -> Result<(Vec<String>, std::os::fd::OwnedFd), String> {
+fn first_reports(sandbox: &Sandbox) -> Result<(Vec<String>, std::os::fd::OwnedFd), Early> {
     let mut confinement = Vec::new();
     loop {
         match sandbox.next() {
             Report::Listener(fd) => return Ok((confinement, fd)),
             Report::Confinement(c) => confinement.push(c),
             Report::Warning(w) => confinement.push(format!("warning: {w}")),
-            Report::Failed(e) => return Err(e),
+            Report::Failed(e) => return Err(Early::Failed(e)),
+            Report::NotFound(e) => return Err(Early::NotFound(e)),
             Report::Exited(_) | Report::Closed => {
-                return Err("the sandbox init exited before the agent started".into());
+                return Err(Early::Failed(
+                    "the sandbox init exited before the agent started".into(),
+                ));
             }
         }
     }

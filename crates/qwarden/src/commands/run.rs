@@ -81,7 +81,7 @@ pub fn run(dirs: &Dirs, args: &RunArgs) -> Result<u8, Failure> {
 fn session_failure(e: SessionError) -> Failure {
     match e {
         SessionError::NotGranted(_) => Failure::denied(e),
-        SessionError::Plan(_) => Failure::invalid(e),
+        SessionError::Plan(_) | SessionError::CommandNotFound(_) => Failure::invalid(e),
         SessionError::NoIsolation(_) => Failure::denied(e),
         other => Failure::internal(other),
     }

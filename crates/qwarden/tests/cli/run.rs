@@ -215,7 +215,8 @@ sessiontest!(the_agents_exit_code_is_qwardens, |env, who| {
     out.code(128 + 15);
     run(env, who, &["--", "no-such-command-anywhere"])
         .run()
-        .code(1);
+        .code(3)
+        .stderr_has("command `no-such-command-anywhere` not found in the sandbox's PATH");
 });
 
 sessiontest!(
@@ -790,18 +791,36 @@ fn cargo_builds_a_crate_inside_in_every_tier() {
     }
 }
 
-sessiontest!(a_protected_path_that_slips_past_the_observer_is_quarantined, |env, who| {
-    setup(env, "sandbox", AGENT);
-    // bind(2) makes a socket file without any notified system call: only the write-set audit at
-    // the end can see it.
-    let script = "python3 -c 'import socket; socket.socket(socket.AF_UNIX).bind(\"src/.envrc\")'";
-    let out = run(env, who, &["--", "sh", "-c", script]).run();
-    out.success();
-    assert!(std::fs::symlink_metadata(env.project.join("src/.envrc")).is_err(), "left in the tree");
-    let entries = ledger(env);
-    assert_violation(&entries, "write to a protected path", "write-set-audit", "src/.envrc");
-    let v = violations(&entries).into_iter().find(|v| v["control"] == "write-set-audit").unwrap();
-    let moved = v["details"]["quarantined_to"].as_str().unwrap();
-    assert!(moved.starts_with(env.state.join("quarantine").to_str().unwrap()), "{v}");
-    assert!(std::fs::symlink_metadata(moved).is_ok());
-});
+sessiontest!(
+    a_protected_path_that_slips_past_the_observer_is_quarantined,
+    |env, who| {
+        setup(env, "sandbox", AGENT);
+        // bind(2) makes a socket file without any notified system call: only the write-set audit at
+        // the end can see it.
+        let script =
+            "python3 -c 'import socket; socket.socket(socket.AF_UNIX).bind(\"src/.envrc\")'";
+        let out = run(env, who, &["--", "sh", "-c", script]).run();
+        out.success();
+        assert!(
+            std::fs::symlink_metadata(env.project.join("src/.envrc")).is_err(),
+            "left in the tree"
+        );
+        let entries = ledger(env);
+        assert_violation(
+            &entries,
+            "write to a protected path",
+            "write-set-audit",
+            "src/.envrc",
+        );
+        let v = violations(&entries)
+            .into_iter()
+            .find(|v| v["control"] == "write-set-audit")
+            .unwrap();
+        let moved = v["details"]["quarantined_to"].as_str().unwrap();
+        assert!(
+            moved.starts_with(env.state.join("quarantine").to_str().unwrap()),
+            "{v}"
+        );
+        assert!(std::fs::symlink_metadata(moved).is_ok());
+    }
+);
