@@ -62,6 +62,8 @@ pub struct Options {
     pub force_isolation: Option<Isolation>,
     /// The supervisor's environment (the sandbox gets an allowlisted part of it).
     pub host_env: Vec<(String, String)>,
+    /// Witnesses to push the session's final checkpoint to (the profile's `[[ledger.witnesses]]`).
+    pub witnesses: Vec<qwarden_ledger::witness::WitnessConfig>,
 }
 
 /// Why a session could not run.
@@ -518,6 +520,15 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
     let checkpoint = ledger
         .keep_checkpoint()
         .map_err(|e| SessionError::Ledger(e.to_string()))?;
+    // Anchor the session's record outside the workstation. A witness that cannot be reached is a
+    // warning: the session happened and is recorded either way.
+    let mut witnessed = Vec::new();
+    for w in &opts.witnesses {
+        match qwarden_ledger::witness::push(ledger.root(), ledger.verifier(), w) {
+            Ok(o) => witnessed.push(format!("{} cosigned size {}", w.name, o.size)),
+            Err(e) => warnings.push(format!("witness {}: {e}", w.name)),
+        }
+    }
     let _ = std::fs::remove_dir(run_dir.join("root"));
     let _ = std::fs::remove_dir_all(run_dir.join("home"));
     let _ = std::fs::remove_dir_all(run_dir.join("tmp"));
@@ -548,6 +559,7 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
         ledger_last: end_index,
         checkpoint_size: checkpoint.size,
         checkpoint_root: hex_of(&checkpoint.root),
+        witnessed,
     })
 }
 

@@ -123,6 +123,8 @@ pub struct Summary {
     pub checkpoint_size: u64,
     /// Its root hash, hex.
     pub checkpoint_root: String,
+    /// Witnesses that cosigned that checkpoint.
+    pub witnessed: Vec<String>,
 }
 
 /// The human instructions for a review outcome.

@@ -589,9 +589,14 @@ fn resolved(cas: Option<&DirCas>, index: u64, e: Event) -> Event {
 
 /// The witnesses the profile configures.
 fn configured_witnesses(dirs: &Dirs) -> Result<Vec<WitnessConfig>, Failure> {
-    let Some(profile) = crate::commands::policy::load_profile_for_paths(dirs)? else {
-        return Ok(Vec::new());
-    };
+    match crate::commands::policy::load_profile_for_paths(dirs)? {
+        Some(profile) => witness_configs(&profile),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The profile's `[[ledger.witnesses]]`, ready to push to.
+pub fn witness_configs(profile: &qwarden_policy::Profile) -> Result<Vec<WitnessConfig>, Failure> {
     profile
         .ledger
         .witnesses

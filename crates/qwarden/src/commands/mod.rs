@@ -1,6 +1,6 @@
 //! One module per command group; each returns the exit code or a [`Failure`].
 
-mod audit;
+pub mod audit;
 mod doctor;
 mod init;
 mod manifest;

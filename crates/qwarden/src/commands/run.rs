@@ -60,6 +60,7 @@ pub fn run(dirs: &Dirs, args: &RunArgs) -> Result<u8, Failure> {
             .no_namespaces
             .then_some(qwarden_sandbox::plan::Isolation::LandlockOnly),
         host_env: std::env::vars().collect(),
+        witnesses: super::audit::witness_configs(profile)?,
     };
     if args.dry_run {
         let plan = qwarden_session::plan(&grant, &opts).map_err(session_failure)?;
@@ -155,6 +156,9 @@ fn print_summary(s: &Summary) -> std::io::Result<()> {
     }
     for r in &s.reviews {
         writeln!(out, "{r}")?;
+    }
+    for w in &s.witnessed {
+        writeln!(out, "witness: {w}")?;
     }
     for w in &s.warnings {
         writeln!(out, "warning: {w}")?;

@@ -787,7 +787,7 @@ qwtest!(a_new_witness_needs_a_name, |env| {
 
 /// `qwarden witness serve` for `env`'s log, named `w.test`, configured in `env`'s profile as a
 /// `[[ledger.witnesses]]` table; returns the running witness and its cosignature key.
-fn start_witness(env: &Env) -> (Running, String) {
+pub fn start_witness(env: &Env) -> (Running, String) {
     let witness = env
         .qwarden(["witness", "serve", "--listen", "127.0.0.1:0", "--dir"])
         .arg(env.scratch("witness"))

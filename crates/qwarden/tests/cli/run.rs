@@ -824,3 +824,26 @@ sessiontest!(
         assert!(std::fs::symlink_metadata(moved).is_ok());
     }
 );
+
+#[test]
+fn the_sessions_checkpoint_is_pushed_to_the_profiles_witnesses() {
+    let env = Env::new();
+    setup(&env, "sandbox", AGENT);
+    // A first session creates the ledger (and its key, which the witness is told to trust).
+    run(&env, As::Invoker, &["--", "true"]).run().success();
+    let (_witness, _) = crate::audit::start_witness(&env);
+    let out = run(&env, As::Invoker, &["--", "true"]).run();
+    out.success();
+    let s = summary(&out.stderr);
+    let size = s["checkpoint_size"].as_u64().unwrap();
+    assert_eq!(
+        s["witnessed"][0],
+        format!("w.test cosigned size {size}"),
+        "{s}"
+    );
+    // The ledger now verifies as anchored at that size.
+    env.qwarden(["audit", "verify"])
+        .run()
+        .success()
+        .stdout_has(&format!("anchored     up to size {size} by a witness"));
+}
