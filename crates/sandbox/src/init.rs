@@ -114,8 +114,24 @@ fn run(ctl: BorrowedFd<'_>) -> Result<i32, String> {
     )?;
     match ctx("cannot fork the sandbox's pid 1", sys::fork())? {
         sys::Fork::Parent(pid) => {
-            // The outer init only relays pid 1's exit code.
-            let (_, status) = ctx("waiting for the sandbox", sys::waitpid(pid, 0))?;
+            // The outer init relays pid 1's exit code, and a SIGTERM from the supervisor (SIGINT
+            // and SIGHUP from the terminal reach pid 1 directly: it is in the same group).
+            ctx(
+                "cannot install signal handlers",
+                sys::catch_signal(libc::SIGTERM),
+            )?;
+            let status = loop {
+                match sys::waitpid(pid, 0) {
+                    Ok((_, status)) => break status,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                        let sig = sys::PENDING_SIGNAL.swap(0, std::sync::atomic::Ordering::SeqCst);
+                        if sig != 0 {
+                            let _ = sys::kill(pid, sig);
+                        }
+                    }
+                    Err(e) => return Err(format!("waiting for the sandbox: {e}")),
+                }
+            };
             Ok(if libc::WIFEXITED(status) {
                 libc::WEXITSTATUS(status)
             } else {
@@ -213,9 +229,14 @@ fn build_root(plan: &Plan) -> Result<(), String> {
 
 fn apply(root: &Path, m: &Mount) -> Result<(), String> {
     match m {
-        Mount::Tmpfs { target, mode } => {
+        Mount::Tmpfs { target, mode, size } => {
             let t = under(root, target);
             mkdirs(&t, 0o755)?;
+            let options = if *size > 0 {
+                format!("mode={mode:o},size={size}")
+            } else {
+                format!("mode={mode:o}")
+            };
             ctx(
                 &format!("cannot mount a tmpfs at {}", target.display()),
                 sys::mount(
@@ -223,7 +244,36 @@ fn apply(root: &Path, m: &Mount) -> Result<(), String> {
                     &t,
                     Some("tmpfs"),
                     libc::MS_NOSUID | libc::MS_NODEV,
-                    Some(&format!("mode={mode:o}")),
+                    Some(&options),
+                ),
+            )
+        }
+        Mount::Pin { target } => {
+            let t = under(root, target);
+            ctx(
+                &format!("cannot pin {}", target.display()),
+                sys::mount(Some(&t), &t, None, libc::MS_BIND, None),
+            )
+        }
+        Mount::ReadOnly { target } => {
+            let t = under(root, target);
+            ctx(
+                &format!("cannot make {} read-only", target.display()),
+                sys::mount(Some(&t), &t, None, libc::MS_BIND | libc::MS_REC, None),
+            )?;
+            let inherited = sys::mount_flags(&t).unwrap_or(0) & LOCKED;
+            ctx(
+                &format!("cannot make {} read-only", target.display()),
+                sys::mount(
+                    None,
+                    &t,
+                    None,
+                    libc::MS_REMOUNT
+                        | libc::MS_BIND
+                        | libc::MS_RDONLY
+                        | libc::MS_NOSUID
+                        | inherited,
+                    None,
                 ),
             )
         }
@@ -380,6 +430,9 @@ fn supervise_agent(ctl: BorrowedFd<'_>, plan: &Plan, pid1: bool) -> Result<i32, 
                 agent_status = Some(status);
                 kill_leftovers(pid1);
             }
+            // Once the agent is gone, whatever else is reaped may have left orphans that were
+            // just reparented to us: kill again until nothing is left.
+            Ok(_) if agent_status.is_some() => kill_leftovers(pid1),
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => break, // ECHILD: nothing left.
@@ -473,9 +526,9 @@ fn confine(ctl: BorrowedFd<'_>, plan: &Plan) -> Result<Never, String> {
             std::process::exit(127);
         }
     };
-    if plan.isolation == Isolation::Full {
-        ctx("cannot drop capabilities", sys::drop_capabilities())?;
-    }
+    // In every mode: without a user namespace a root agent would otherwise keep the host's
+    // capabilities (mknod, raw sockets, kill).
+    ctx("cannot drop capabilities", sys::drop_capabilities())?;
     let rules = Rules {
         read: plan.landlock_read.clone(),
         write: plan.landlock_write.clone(),

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::plan::{Access, View, normalize};
+use crate::plan::{Access, View};
 use crate::seccomp::{self, Call, Listener, Notification, Response, Wait};
 
 /// How a write-intent call changes the tree.
@@ -82,30 +82,48 @@ pub enum Observation {
 const MAX_ARGS: usize = 4096;
 const MAX_ARG_BYTES: usize = 128 * 1024;
 
+/// Why [`observe`] stopped.
+#[derive(Debug)]
+pub enum Stopped {
+    /// Every process using the filter has exited.
+    Finished,
+    /// The listener failed; the agent must not go on unobserved.
+    Failed(std::io::Error),
+}
+
 /// Runs until every process using the filter has exited, calling `sink` for each observation.
-/// `hashes` remembers executables' digests (see [`HashCache`]).
+/// `hashes` remembers executables' digests (see [`HashCache`]). A `sink` returning false means
+/// the record cannot be kept; observation then stops with [`Stopped::Failed`] and the caller
+/// must end the session.
 pub fn observe(
     listener: &Listener,
     view: &View,
     hashes: &mut HashCache,
-    sink: &mut dyn FnMut(Observation),
-) {
+    sink: &mut dyn FnMut(Observation) -> bool,
+) -> Stopped {
     let _ = listener.set_sync_wakeup();
     loop {
         match listener.wait() {
             Ok(Wait::Ready) => {}
-            Ok(Wait::Closed) | Err(_) => return,
+            Ok(Wait::Closed) => return Stopped::Finished,
+            Err(e) => return Stopped::Failed(e),
         }
         let n = match listener.recv() {
             Ok(Some(n)) => n,
             Ok(None) => continue,
-            Err(_) => return,
+            Err(e) => return Stopped::Failed(e),
         };
         let (response, seen) = judge(&n, view, hashes, listener);
-        let _ = listener.respond(n.id, response);
+        // Recorded before the answer: the agent waits while its action is queued for the log.
+        let mut kept = true;
         for o in seen {
-            sink(o);
+            kept &= sink(o);
         }
+        if !kept {
+            let _ = listener.respond(n.id, Response::Error(libc::EIO));
+            return Stopped::Failed(std::io::Error::other("the audit record cannot be kept"));
+        }
+        let _ = listener.respond(n.id, response);
     }
 }
 
@@ -117,6 +135,9 @@ pub fn observe(
 /// metadata moves its ctime, which user space cannot set back.
 #[derive(Debug, Default)]
 pub struct HashCache(HashMap<(u64, u64, u64, i64, i64), String>);
+
+/// Programs above this size are not hashed.
+const MAX_HASHED_PROGRAM: u64 = 1 << 30;
 
 /// Most entries a saved cache keeps.
 const CACHE_MAX: usize = 20_000;
@@ -159,13 +180,19 @@ impl HashCache {
 
     fn digest(&mut self, file: &Path) -> Option<String> {
         let md = std::fs::metadata(file).ok()?;
+        let ns = |secs: i64, nanos: i64| secs.saturating_mul(1_000_000_000).saturating_add(nanos);
         let key = (
             md.dev(),
             md.ino(),
             md.size(),
-            md.mtime_nsec() + md.mtime() * 1_000_000_000,
-            md.ctime_nsec() + md.ctime() * 1_000_000_000,
+            ns(md.mtime(), md.mtime_nsec()),
+            ns(md.ctime(), md.ctime_nsec()),
         );
+        // A program larger than this is recorded without a digest rather than stalling the
+        // agent's exec while gigabytes are read.
+        if md.size() > MAX_HASHED_PROGRAM {
+            return None;
+        }
         if let Some(d) = self.0.get(&key) {
             return Some(d.clone());
         }
@@ -192,10 +219,24 @@ struct Target<'a> {
 }
 
 impl Target<'_> {
-    fn string(&self, addr: u64) -> Option<Vec<u8>> {
-        let s = seccomp::read_c_string(self.pid, addr, 4096).ok()?;
+    /// Reads a path argument. `Err(errno)` when the agent's memory cannot be read (a bad
+    /// pointer, or memory the kernel keeps from other processes): the call is then refused with
+    /// that error, never let through unseen. `Ok(None)` when the caller is already gone.
+    fn string(&self, addr: u64) -> Result<Option<Vec<u8>>, i32> {
+        let s = seccomp::read_c_string(self.pid, addr, seccomp::PATH_MAX)
+            .map_err(|e| e.raw_os_error().unwrap_or(libc::EFAULT));
         // The process may have died and its pid been reused between our read and now.
-        self.listener.id_valid(self.id).then_some(s)
+        if !self.listener.id_valid(self.id) {
+            return Ok(None);
+        }
+        s.map(Some)
+    }
+
+    /// The pid of the target inside its own pid namespace (for `/proc/self`).
+    fn ns_pid(&self) -> Option<String> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
+        let line = status.lines().find(|l| l.starts_with("NSpid:"))?;
+        line.split_whitespace().last().map(str::to_owned)
     }
 
     fn root(&self) -> PathBuf {
@@ -206,17 +247,21 @@ impl Target<'_> {
         std::fs::read_link(format!("/proc/{}/cwd", self.pid)).ok()
     }
 
-    /// The absolute, lexically normalised path for `raw` relative to `dirfd`.
+    /// The absolute path for `raw` relative to `dirfd`, with `.` and repeated slashes removed
+    /// but `..` kept: it must be taken after the symlink before it is followed, as the kernel
+    /// does ([`Target::resolve`]).
     fn absolute(&self, dirfd: Option<i32>, raw: &[u8]) -> Option<PathBuf> {
         let raw = Path::new(std::ffi::OsStr::from_bytes(raw));
-        if raw.is_absolute() {
-            return Some(normalize(raw));
-        }
-        let base = match dirfd {
-            None => self.cwd()?,
-            Some(fd) => std::fs::read_link(format!("/proc/{}/fd/{fd}", self.pid)).ok()?,
+        let joined = if raw.is_absolute() {
+            raw.to_path_buf()
+        } else {
+            let base = match dirfd {
+                None => self.cwd()?,
+                Some(fd) => std::fs::read_link(format!("/proc/{}/fd/{fd}", self.pid)).ok()?,
+            };
+            base.join(raw)
         };
-        Some(normalize(&base.join(raw)))
+        Some(joined.components().collect())
     }
 
     /// Follows symlinks in `path` inside the sandbox's root, like the kernel will; the part that
@@ -239,7 +284,13 @@ impl Target<'_> {
                 done.pop();
                 continue;
             }
-            let next = done.join(&c);
+            let mut next = done.join(&c);
+            // /proc/self in the agent's root would be read as the supervisor's own pid.
+            if (next == Path::new("/proc/self") || next == Path::new("/proc/thread-self"))
+                && let Some(ns) = self.ns_pid()
+            {
+                next = Path::new("/proc").join(ns);
+            }
             let last = rest.is_empty();
             let host = root.join(next.strip_prefix("/").unwrap_or(&next));
             match std::fs::symlink_metadata(&host) {
@@ -279,6 +330,32 @@ impl Target<'_> {
     }
 }
 
+/// Reads the path argument at `addr` and makes it absolute, or decides the call: refused and
+/// recorded when the agent's memory cannot be read, let through when the caller is already gone
+/// (nothing will run) or its working directory cannot be read (the kernel still checks it).
+fn path_arg(
+    t: &Target<'_>,
+    dirfd: Option<i32>,
+    addr: u64,
+    what: &str,
+) -> Result<PathBuf, (Response, Vec<Observation>)> {
+    match t.string(addr) {
+        Ok(Some(raw)) => t
+            .absolute(dirfd, &raw)
+            .ok_or((Response::Continue, Vec::new())),
+        Ok(None) => Err((Response::Continue, Vec::new())),
+        Err(errno) => Err((
+            Response::Error(errno),
+            vec![denied(
+                t.pid,
+                format!("{what} with an unreadable path argument"),
+                "seccomp-notify",
+                Some(std::io::Error::from_raw_os_error(errno).to_string()),
+            )],
+        )),
+    }
+}
+
 fn denied(
     pid: u32,
     attempted: impl Into<String>,
@@ -291,6 +368,10 @@ fn denied(
         control,
         target,
     }
+}
+
+fn has_parent_dir(p: &Path) -> bool {
+    p.components().any(|c| c == std::path::Component::ParentDir)
 }
 
 fn describe(lexical: &Path, resolved: &Path) -> String {
@@ -340,15 +421,13 @@ fn judge(
         Call::Exec {
             dirfd, path, argv, ..
         } => {
-            let Some(raw) = t.string(path) else {
-                return cont;
-            };
-            let Some(lexical) = t.absolute(dirfd, &raw) else {
-                return cont;
+            let lexical = match path_arg(&t, dirfd, path, "exec") {
+                Ok(p) => p,
+                Err(decided) => return decided,
             };
             // Programs in the system directories are the host's own files at the same paths
             // (read-only binds), so they resolve and hash here, without walking /proc/PID/root.
-            let system = view.is_program_dir(&lexical);
+            let system = view.is_program_dir(&lexical) && !has_parent_dir(&lexical);
             let resolved = if system {
                 std::fs::canonicalize(&lexical).unwrap_or_else(|_| lexical.clone())
             } else {
@@ -375,9 +454,17 @@ fn judge(
                     .join(resolved.strip_prefix("/").unwrap_or(&resolved))
             };
             // execvp tries every PATH entry: only a program that exists is an exec worth a record.
-            if !host.is_file() {
-                return cont;
-            }
+            // Following the path as written catches what resolving cannot, such as an exec of
+            // /proc/self/fd/N whose file was deleted.
+            let host = if host.is_file() {
+                host
+            } else {
+                let direct = t.root().join(lexical.strip_prefix("/").unwrap_or(&lexical));
+                if !direct.is_file() {
+                    return cont;
+                }
+                direct
+            };
             let args = read_argv(&t, argv);
             let cwd = t.cwd().map(|c| c.display().to_string()).unwrap_or_default();
             let sha256 = hashes.digest(&host);
@@ -428,8 +515,10 @@ fn judge(
             if r != Response::Continue {
                 return (r, seen);
             }
-            if let Some(raw) = t.string(old_path)
-                && let Some(lexical) = t.absolute(old_dirfd, &raw)
+            let lexical = match path_arg(&t, old_dirfd, old_path, "hard link") {
+                Ok(p) => p,
+                Err(decided) => return decided,
+            };
             {
                 let resolved = t.resolve(&lexical, false);
                 let a = view.classify(&resolved);
@@ -458,11 +547,9 @@ fn judge(
             new_path,
             ..
         } => {
-            let Some(new_raw) = t.string(new_path) else {
-                return cont;
-            };
-            let Some(new_abs) = t.absolute(new_dirfd, &new_raw) else {
-                return cont;
+            let new_abs = match path_arg(&t, new_dirfd, new_path, "rename") {
+                Ok(p) => p,
+                Err(decided) => return decided,
             };
             let new_resolved = t.resolve(&new_abs, false);
             let new_access = view.classify(&new_resolved);
@@ -504,34 +591,46 @@ fn judge(
     }
 }
 
+/// The argument vector of an exec; never empty (the log requires a program name), with a marker
+/// in angle brackets wherever the agent's memory did not give a readable vector.
 fn read_argv(t: &Target<'_>, argv: u64) -> Vec<String> {
     let mut out = Vec::new();
-    let mut total = 0;
     if argv == 0 {
-        return out;
+        return vec!["<no argv>".into()];
     }
-    for p in seccomp::read_pointers(t.pid, argv, MAX_ARGS).unwrap_or_default() {
+    let pointers = match seccomp::read_pointers(t.pid, argv, MAX_ARGS) {
+        Ok(p) => p,
+        Err(e) if e.raw_os_error() == Some(libc::E2BIG) => {
+            return vec![format!("<more than {MAX_ARGS} arguments>")];
+        }
+        Err(_) => return vec!["<unreadable argv>".into()],
+    };
+    let mut total = 0;
+    for p in pointers {
         let Ok(s) = seccomp::read_c_string(t.pid, p, MAX_ARG_BYTES) else {
+            out.push("<unreadable argument>".into());
             break;
         };
         total += s.len();
         if total > MAX_ARG_BYTES {
-            out.push("…".into());
+            out.push(format!("<truncated after {MAX_ARG_BYTES} bytes>"));
             break;
         }
         out.push(String::from_utf8_lossy(&s).into_owned());
     }
+    if out.is_empty() {
+        out.push("<empty argv>".into());
+    }
     out
-}
-
-fn t_view_enforcer(view: &View) -> &'static str {
-    view.enforcer()
 }
 
 fn control_for(view: &View, a: Access) -> &'static str {
     match a {
         Access::CredentialStore => "credential-guard",
         Access::Protected => "protected-path",
+        // Landlock cannot carve a hidden path out of a granted scope: without a mount
+        // namespace only this observer keeps it hidden, and the record says so.
+        Access::Hidden if view.enforcer() != "mount-namespace" => "seccomp-notify",
         _ => view.enforcer(),
     }
 }
@@ -553,16 +652,19 @@ fn open(
     flags: i32,
 ) -> (Response, Vec<Observation>) {
     let pid = t.pid;
-    let Some(raw) = t.string(path) else {
-        return (Response::Continue, Vec::new());
-    };
-    let Some(lexical) = t.absolute(dirfd, &raw) else {
-        return (Response::Continue, Vec::new());
+    let lexical = match path_arg(t, dirfd, path, "open") {
+        Ok(p) => p,
+        Err(decided) => return decided,
     };
     let write = flags & WRITE_FLAGS != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE;
     // Fast path for the bulk of opens: reading system files. Symlinks there are the host's, not
-    // the agent's, so there is nothing to resolve; the kernel decides what they reach.
-    if !write && view.classify(&lexical) == Access::ReadOnly && view.is_system(&lexical) {
+    // the agent's, so there is nothing to resolve; the kernel decides what they reach. A `..`
+    // could climb out of them, so such paths take the full walk.
+    if !write
+        && !has_parent_dir(&lexical)
+        && view.classify(&lexical) == Access::ReadOnly
+        && view.is_system(&lexical)
+    {
         return (Response::Continue, Vec::new());
     }
     let resolved = t.resolve(&lexical, flags & libc::O_NOFOLLOW == 0);
@@ -584,7 +686,12 @@ fn open(
         ),
         (Access::Outside | Access::Hidden, false) => (
             Response::Error(libc::ENOENT),
-            vec![denied(pid, "open for read", t_view_enforcer(view), target)],
+            vec![denied(
+                pid,
+                "open for read",
+                control_for(view, access),
+                target,
+            )],
         ),
         (
             Access::ReadOnly
@@ -628,11 +735,9 @@ fn change(
     op: WriteOp,
     what: &str,
 ) -> (Response, Vec<Observation>) {
-    let Some(raw) = t.string(path) else {
-        return (Response::Continue, Vec::new());
-    };
-    let Some(lexical) = t.absolute(dirfd, &raw) else {
-        return (Response::Continue, Vec::new());
+    let lexical = match path_arg(t, dirfd, path, what) {
+        Ok(p) => p,
+        Err(decided) => return decided,
     };
     // The last component is the name being changed, never followed.
     let resolved = t.resolve(&lexical, false);

@@ -158,12 +158,28 @@ pub struct Spec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "op")]
 pub enum Mount {
-    /// A fresh tmpfs at `target` with `mode`.
+    /// A fresh tmpfs at `target` with `mode`, holding at most `size` bytes (0: the kernel's
+    /// default, half of RAM; only for the small read-only ones).
     Tmpfs {
         /// Where, inside the sandbox.
         target: PathBuf,
         /// Permission bits of its root.
         mode: u32,
+        /// Its capacity in bytes: files in tmpfs are memory that no rlimit counts.
+        size: u64,
+    },
+    /// Make `target` (a directory already in the tree) a mount point of itself, writable: a
+    /// mount point cannot be renamed or removed, so the masks and read-only binds below it stay
+    /// where the plan put them.
+    Pin {
+        /// The directory, inside the sandbox.
+        target: PathBuf,
+    },
+    /// Remount `target` (already in the tree, e.g. `/proc/sys`) read-only, by binding it onto
+    /// itself.
+    ReadOnly {
+        /// The path, inside the sandbox.
+        target: PathBuf,
     },
     /// Bind `source` (host) at `target` (sandbox), read-only unless `writable`.
     Bind {
@@ -445,6 +461,7 @@ fn mounts(spec: &Spec) -> Vec<Mount> {
     m.push(Mount::Tmpfs {
         target: "/run".into(),
         mode: 0o755,
+        size: 1 << 20,
     });
     m.push(Mount::Bind {
         source: "/etc".into(),
@@ -454,6 +471,7 @@ fn mounts(spec: &Spec) -> Vec<Mount> {
     m.push(Mount::Tmpfs {
         target: "/etc".into(),
         mode: 0o755,
+        size: 1 << 20,
     });
     for hidden in ETC_HIDDEN {
         let host = Path::new("/etc").join(hidden);
@@ -496,9 +514,17 @@ fn mounts(spec: &Spec) -> Vec<Mount> {
         target: "/run".into(),
     });
     m.push(Mount::Proc);
+    // Writable at mount level in a fresh /proc; Landlock already refuses writes there, and this
+    // makes the kernel refuse them too (as bwrap and container runtimes do).
+    for p in ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"] {
+        if Path::new(p).exists() {
+            m.push(Mount::ReadOnly { target: p.into() });
+        }
+    }
     m.push(Mount::Tmpfs {
         target: "/dev".into(),
         mode: 0o755,
+        size: 1 << 20,
     });
     for d in BASIC_DEVICES
         .iter()
@@ -528,6 +554,7 @@ fn mounts(spec: &Spec) -> Vec<Mount> {
     m.push(Mount::Tmpfs {
         target: "/dev/shm".into(),
         mode: 0o1777,
+        size: (spec.limits.memory_bytes / 4).max(1 << 20),
     });
     m.push(Mount::SealTmpfs {
         target: "/dev".into(),
@@ -535,10 +562,12 @@ fn mounts(spec: &Spec) -> Vec<Mount> {
     m.push(Mount::Tmpfs {
         target: "/tmp".into(),
         mode: 0o1777,
+        size: spec.limits.memory_bytes.max(1 << 20),
     });
     m.push(Mount::Tmpfs {
         target: spec.home.clone(),
         mode: 0o700,
+        size: (spec.limits.memory_bytes / 2).max(1 << 20),
     });
     for p in &spec.system_paths {
         if p.exists() {
@@ -576,6 +605,42 @@ fn mounts(spec: &Spec) -> Vec<Mount> {
             .max_by_key(|(_, t, _)| depth(t))
             .and_then(|(s, t, _)| p.strip_prefix(t).ok().map(|rel| s.join(rel)))
     };
+    // Inside a writable scope, the directories between the scope and a hidden or protected path
+    // are pinned (made mount points of themselves) before the masks and read-only binds go in:
+    // otherwise `mv .git .git-old` or `mv ~/.local/state elsewhere` would carry the mask away and
+    // leave a fresh, unprotected path in its place.
+    let writable: Vec<&Path> = scopes
+        .iter()
+        .filter(|(_, _, w)| *w)
+        .map(|(_, t, _)| t.as_path())
+        .collect();
+    let mut pins: Vec<PathBuf> = Vec::new();
+    for guarded in spec.hidden.iter().chain(&spec.protected) {
+        let Some(scope) = writable
+            .iter()
+            .filter(|w| guarded.starts_with(w) && guarded != *w)
+            .max_by_key(|w| depth(w))
+        else {
+            continue;
+        };
+        let mut dir = guarded.parent();
+        while let Some(d) = dir {
+            if d == *scope || !d.starts_with(scope) {
+                break;
+            }
+            if let Some(src) = source_of(d)
+                && std::fs::symlink_metadata(&src).is_ok_and(|md| md.is_dir())
+                && !pins.iter().any(|p| p == d)
+            {
+                pins.push(d.to_path_buf());
+            }
+            dir = d.parent();
+        }
+    }
+    pins.sort_by(|a, b| depth(a).cmp(&depth(b)).then(a.cmp(b)));
+    for target in pins {
+        m.push(Mount::Pin { target });
+    }
     for h in &spec.hidden {
         if let Some(src) = source_of(h)
             && let Ok(md) = std::fs::symlink_metadata(&src)
@@ -694,9 +759,15 @@ impl View {
             // Without a mount namespace the host's /tmp is the host's.
             entries.push(("/tmp".into(), Access::Outside));
         }
+        // Masked with namespaces; without them simply not granted to Landlock.
+        let etc_hidden = if full {
+            Access::Hidden
+        } else {
+            Access::Outside
+        };
         for hidden in ETC_HIDDEN {
-            entries.push((Path::new(HOST_ETC).join(hidden), Access::Hidden));
-            entries.push((Path::new("/etc").join(hidden), Access::Hidden));
+            entries.push((Path::new(HOST_ETC).join(hidden), etc_hidden));
+            entries.push((Path::new("/etc").join(hidden), etc_hidden));
         }
         entries.push((spec.home.clone(), Access::Private));
         for r in &spec.read {

@@ -72,7 +72,9 @@ impl Sandbox {
         })?;
         let theirs_raw = theirs.as_raw_fd();
         let mut cmd = Command::new(exe);
-        cmd.args(args);
+        // The init needs no environment (the plan carries the agent's), and must not hold the
+        // supervisor's where an agent could read it.
+        cmd.args(args).env_clear();
         // SAFETY: the closure runs between fork and exec and only makes async-signal-safe
         // system calls (dup2, fcntl, prctl).
         unsafe {

@@ -132,6 +132,9 @@ pub fn waitpid(pid: libc::pid_t, flags: libc::c_int) -> io::Result<(libc::pid_t,
     }
 }
 
+/// SIGKILL, for callers without `libc`.
+pub const SIGKILL: libc::c_int = libc::SIGKILL;
+
 /// `kill(2)`.
 pub fn kill(pid: libc::pid_t, sig: libc::c_int) -> io::Result<()> {
     // SAFETY: kill takes integers.
@@ -484,4 +487,35 @@ pub fn inherited(fd: RawFd) -> Option<OwnedFd> {
     let open = unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1;
     // SAFETY: the descriptor is open and, by the init protocol, ours alone.
     open.then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The pid that [`forward_termination`]'s handler sends SIGTERM on to.
+static FORWARD_TO: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// Makes this process hand SIGTERM on to `pid` instead of dying, and ignore SIGINT and SIGHUP:
+/// the terminal delivers those to the whole foreground group, sandbox init included, which
+/// passes them to the agent. The session then ends the normal way, with its summary and its
+/// `session.end` record. (SIGQUIT, Ctrl-\\, still ends everything at once.)
+pub fn forward_termination(pid: libc::pid_t) -> io::Result<()> {
+    extern "C" fn forward(sig: libc::c_int) {
+        let pid = FORWARD_TO.load(std::sync::atomic::Ordering::SeqCst);
+        if pid > 0 {
+            // SAFETY: kill is async-signal-safe.
+            unsafe { libc::kill(pid, sig) };
+        }
+    }
+    FORWARD_TO.store(pid, std::sync::atomic::Ordering::SeqCst);
+    // SAFETY: sigaction is plain old data; all-zero is valid (empty mask, no flags).
+    let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
+    act.sa_sigaction = forward as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    act.sa_flags = libc::SA_RESTART;
+    // SAFETY: act is valid and its handler only loads an atomic and calls kill.
+    check(unsafe { libc::sigaction(libc::SIGTERM, &act, std::ptr::null_mut()) })?;
+    for sig in [libc::SIGINT, libc::SIGHUP] {
+        // SAFETY: setting a standard disposition.
+        if unsafe { libc::signal(sig, libc::SIG_IGN) } == libc::SIG_ERR {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }

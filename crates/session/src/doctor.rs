@@ -77,7 +77,7 @@ fn sandbox_probe(
                 let view = qwarden_sandbox::plan::View::of(&spec);
                 let handle = std::thread::spawn(move || {
                     let mut hashes = qwarden_sandbox::observe::HashCache::default();
-                    qwarden_sandbox::observe::observe(&l, &view, &mut hashes, &mut |_| {});
+                    qwarden_sandbox::observe::observe(&l, &view, &mut hashes, &mut |_| true);
                 });
                 listener = Some(handle);
             }

@@ -32,14 +32,20 @@ pub struct Recorded {
     pub counts: Counts,
     /// The first commands run (argv joined), for the summary.
     pub commands: Vec<String>,
-    /// Every denial, for the summary.
+    /// The first denials, for the summary.
     pub denials: Vec<Denial>,
+    /// Refusals per (attempted, control).
+    pub per_kind: std::collections::BTreeMap<(String, String), u64>,
 }
 
 const MAX_BATCH: usize = 4096;
 /// How long the recorder waits for more events before committing a batch.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(50);
 const SUMMARY_COMMANDS: usize = 200;
+const SUMMARY_DENIALS: usize = 1000;
+/// Refusals of one kind recorded one by one; past this they are counted and recorded once at
+/// the end, so a flood of refused calls cannot fill the disk.
+const PER_KIND: u64 = 1000;
 
 fn digest(s: &Option<String>) -> Option<Digest> {
     s.as_deref().and_then(|d| d.parse().ok())
@@ -184,28 +190,84 @@ pub fn record_all(
             let e = match item {
                 Item::Event(e) => (**e).clone(),
                 Item::Observed(o) => {
-                    rec.count(o);
+                    if !rec.count(o) {
+                        continue;
+                    }
                     observation(o).with_session(session).with_agent(agent)
                 }
             };
-            entries.push(e.to_jcs(&mut cas).map_err(|e| e.to_string())?);
+            entries.push(encode(e, &mut cas, session, agent)?);
+        }
+        if entries.is_empty() {
+            continue;
         }
         let first = ledger.append_all(&entries).map_err(|e| e.to_string())?;
+        rec.first_index.get_or_insert(first);
+    }
+    // One entry per kind of refusal that was too frequent to record one by one.
+    let mut flooded = Vec::new();
+    for ((attempted, control), n) in &rec.per_kind {
+        if *n > PER_KIND {
+            let e = Event::new(
+                Timestamp::now(),
+                Violation {
+                    attempted: format!(
+                        "{attempted} ({} more times, not recorded one by one)",
+                        n - PER_KIND
+                    ),
+                    control: control.clone(),
+                    target: None,
+                    pid: None,
+                },
+            )
+            .with_session(session)
+            .with_agent(agent);
+            flooded.push(encode(e, &mut cas, session, agent)?);
+        }
+    }
+    if !flooded.is_empty() {
+        let first = ledger.append_all(&flooded).map_err(|e| e.to_string())?;
         rec.first_index.get_or_insert(first);
     }
     Ok(rec)
 }
 
+/// An event's entry; one the log refuses (an impossible field from a hostile process, say) is
+/// recorded as a `violation` naming the problem instead of being lost with its batch.
+fn encode(e: Event, cas: &mut DirCas, session: &str, agent: &str) -> Result<Vec<u8>, String> {
+    match e.to_jcs(cas) {
+        Ok(bytes) => Ok(bytes),
+        Err(err) => Event::new(
+            Timestamp::now(),
+            Violation {
+                attempted: format!("an action that could not be recorded as it was: {err}"),
+                control: "recorder".into(),
+                target: None,
+                pid: None,
+            },
+        )
+        .with_session(session)
+        .with_agent(agent)
+        .to_jcs(cas)
+        .map_err(|e| e.to_string()),
+    }
+}
+
 impl Recorded {
-    fn count(&mut self, o: &Observation) {
+    /// Counts `o`; false when it is a refusal seen so often already that it is only counted.
+    fn count(&mut self, o: &Observation) -> bool {
         match o {
             Observation::Exec { argv, .. } => {
                 self.counts.execs += 1;
                 if self.commands.len() < SUMMARY_COMMANDS {
                     self.commands.push(argv.join(" "));
                 }
+                true
             }
-            Observation::Write { .. } => self.counts.write_intents += 1,
+            Observation::Write { .. } => {
+                self.counts.write_intents += 1;
+                true
+            }
             Observation::Denied {
                 attempted,
                 control,
@@ -213,11 +275,19 @@ impl Recorded {
                 ..
             } => {
                 self.counts.violations += 1;
-                self.denials.push(Denial {
-                    attempted: attempted.clone(),
-                    control: (*control).to_owned(),
-                    target: target.clone(),
-                });
+                let n = self
+                    .per_kind
+                    .entry((attempted.clone(), (*control).to_owned()))
+                    .or_insert(0);
+                *n += 1;
+                if self.denials.len() < SUMMARY_DENIALS {
+                    self.denials.push(Denial {
+                        attempted: attempted.clone(),
+                        control: (*control).to_owned(),
+                        target: target.clone(),
+                    });
+                }
+                *n <= PER_KIND
             }
         }
     }

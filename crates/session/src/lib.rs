@@ -10,6 +10,7 @@ mod cgroup;
 mod devices;
 mod doctor;
 mod events;
+mod guard;
 mod summary;
 
 pub use doctor::{Probe, doctor};
@@ -271,6 +272,10 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
     let session = new_session_id();
     let run_dir = opts.state_dir.join("run").join(&session);
     std::fs::create_dir_all(&run_dir).map_err(io("cannot create", &run_dir))?;
+    let mut cleanup = guard::Cleanup {
+        run_dir: run_dir.clone(),
+        cgroups: None,
+    };
     let mut isolation = choose_isolation(opts)?;
     let ledger = LedgerHome::new(&opts.state_dir)
         .open(opts.checkpoints)
@@ -283,6 +288,20 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
     let mut spec = spec_for(grant, opts, &session, &run_dir, write, isolation);
     let (cgroups, cgroup_warnings) =
         cgroup::Cgroups::create(&session, spec.limits.memory_bytes, spec.limits.processes);
+    let cgroup_procs = cgroups.procs();
+    let cgroup_text = cgroups.describe();
+    let cgroups = cleanup.cgroups.insert(cgroups);
+    // Protected paths that exist in direct-write scopes are saved, to be put back if anything
+    // gets past the read-only mounts and the observer.
+    let protected_direct: Vec<PathBuf> = grant
+        .filesystem
+        .protected
+        .iter()
+        .filter(|p| direct.iter().any(|d| p.starts_with(d)))
+        .cloned()
+        .collect();
+    let backups = guard::Backups::take(&protected_direct, &run_dir.join("protected"))
+        .map_err(|e| SessionError::Scopes(format!("cannot back up the protected paths: {e}")))?;
     let (sandbox, mut confinement, plan) = loop {
         if isolation != Isolation::Full {
             // No mount namespace: the agent's home and temporary directory are private
@@ -300,10 +319,15 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
         }
         spec.isolation = isolation;
         let mut plan = Plan::build(&spec, &opts.host_env)?;
-        plan.cgroup_procs = cgroups.procs();
+        plan.cgroup_procs = cgroup_procs.clone();
         let init_args: Vec<&str> = opts.init.1.iter().map(String::as_str).collect();
+        // Ctrl-C and hang-ups go to the agent through the sandbox's init (which must inherit
+        // ignoring them); a SIGTERM to qwarden is passed on. Either way the session ends the
+        // normal way, with its write set and `session.end`.
+        let _ = qwarden_sandbox::sys::forward_termination(0);
         let sandbox = Sandbox::start(&plan, &opts.init.0, &init_args)
             .map_err(|e| SessionError::Sandbox(e.to_string()))?;
+        let _ = qwarden_sandbox::sys::forward_termination(sandbox.pid() as i32);
         match first_reports(&sandbox) {
             Ok((mut confinement, listener)) => {
                 confinement.extend(sandbox.warnings().iter().map(|w| format!("warning: {w}")));
@@ -334,7 +358,7 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
     };
     let (plan, listener) = plan;
     confinement.insert(0, isolation.describe().to_owned());
-    confinement.push(match cgroups.describe() {
+    confinement.push(match cgroup_text {
         Some(c) => format!("limits: rlimits + {c}"),
         None => "limits: rlimits only".to_owned(),
     });
@@ -367,25 +391,40 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
     // session.start goes first through the same queue, so it is the session's first entry while
     // the agent already runs.
     let view = View::of(&spec);
-    let (tx, rx) = mpsc::channel::<events::Item>();
+    // Bounded: an agent that floods denials is slowed down by its own queue, never the
+    // supervisor's memory.
+    let (tx, rx) = mpsc::sync_channel::<events::Item>(16 * 1024);
     let _ = tx.send(events::Item::Event(Box::new(start)));
     let _ = tx.send(events::Item::Event(Box::new(env_event)));
     let cache_path = opts.state_dir.join("exec-digests.tsv");
+    let init_pid = sandbox.pid() as i32;
     let observer = std::thread::spawn(move || {
         let listener = Listener::from(listener);
-        let mut send = |o: Observation| {
-            let _ = tx.send(events::Item::Observed(o));
-        };
+        let mut send = |o: Observation| tx.send(events::Item::Observed(o)).is_ok();
         let mut hashes = observe::HashCache::load(&cache_path);
-        observe::observe(&listener, &view, &mut hashes, &mut send);
+        let stopped = observe::observe(&listener, &view, &mut hashes, &mut send);
         let _ = hashes.save(&cache_path);
+        if let observe::Stopped::Failed(e) = &stopped {
+            // Unobserved, the agent would act unrecorded (and, with the listener gone, its
+            // refused system calls would fail open to a filter of its own): end it now.
+            let _ = qwarden_sandbox::sys::kill(init_pid, qwarden_sandbox::sys::SIGKILL);
+            return Some(e.to_string());
+        }
+        None
     });
     let recorder = {
         let session = session.clone();
         let agent = grant.agent.name.clone();
         let state = opts.state_dir.clone();
         let checkpoints = opts.checkpoints;
-        std::thread::spawn(move || events::record_all(&rx, &state, checkpoints, &session, &agent))
+        std::thread::spawn(move || {
+            let recorded = events::record_all(&rx, &state, checkpoints, &session, &agent);
+            if recorded.is_err() {
+                // The log cannot be written: nothing the agent does from here would be on record.
+                let _ = qwarden_sandbox::sys::kill(init_pid, qwarden_sandbox::sys::SIGKILL);
+            }
+            recorded
+        })
     };
     let mut status = None;
     let mut warnings = cgroup_warnings;
@@ -409,7 +448,9 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
         }
     }
     let init_code = sandbox.wait().unwrap_or(125);
-    let _ = observer.join();
+    if let Ok(Some(e)) = observer.join() {
+        warnings.push(format!("observation failed, the agent was stopped: {e}"));
+    }
     let counted = recorder
         .join()
         .map_err(|_| SessionError::Ledger("the recorder thread panicked".into()))?
@@ -428,37 +469,58 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
             },
         ));
     }
-    cgroups.remove();
 
     // The authoritative write set: what changed in the scopes, whatever the observer saw.
     let after = before
         .refresh(&direct)
         .map_err(|e| SessionError::Scopes(e.to_string()))?;
     let mut changes = writeset::diff(&before, &after);
+    // qwarden's own files (the ledger, when the state directory sits inside a scope) are not
+    // the agent's writes.
+    changes.retain(|c| !opts.credential_stores.iter().any(|s| c.path.starts_with(s)));
     let protected = &grant.filesystem.protected;
     let quarantine = opts.state_dir.join("quarantine").join(&session);
-    for c in &changes {
-        if protected.iter().any(|p| c.path.starts_with(p)) {
-            // Only a protected path that did not exist yet can change (the rest are read-only
-            // mounts) and the observer refused that, so a race got through. Say so loudly, and
-            // take what was created out of the working tree: a git hook or CI file must not
-            // outlive the session.
-            counts.violations += 1;
-            let moved = (c.op == writeset::Op::Create)
-                .then(|| quarantine_file(&c.path, &quarantine))
-                .flatten();
-            end_events.push(
-                Event::new(
-                    Timestamp::now(),
-                    Violation {
-                        attempted: "write to a protected path".into(),
-                        control: "write-set-audit".into(),
-                        target: Some(c.path.display().to_string()),
-                        pid: None,
-                    },
-                )
-                .with_details(serde_json::json!({ "quarantined_to": moved })),
-            );
+    for p in &protected_direct {
+        let touched: Vec<String> = changes
+            .iter()
+            .filter(|c| c.path.starts_with(p))
+            .map(|c| format!("{} {}", c.op.as_str(), c.path.display()))
+            .collect();
+        if touched.is_empty() {
+            continue;
+        }
+        // Only a race past the observer, or a call it does not see (binding a socket), gets
+        // here: the read-only mounts refuse the rest. Whatever happened is undone: a git hook
+        // or CI file must not outlive the session.
+        counts.violations += 1;
+        let undone = if backups.has(p) {
+            backups
+                .restore(p)
+                .map(|()| "restored from the copy taken at session start".to_owned())
+        } else {
+            guard::quarantine(p, &quarantine).map(|to| format!("moved to {}", to.display()))
+        };
+        end_events.push(
+            Event::new(
+                Timestamp::now(),
+                Violation {
+                    attempted: "change a protected path".into(),
+                    control: "write-set-audit".into(),
+                    target: Some(p.display().to_string()),
+                    pid: None,
+                },
+            )
+            .with_details(serde_json::json!({
+                "changes": touched,
+                "undone": undone.as_ref().ok(),
+                "undo_failed": undone.as_ref().err().map(ToString::to_string),
+            })),
+        );
+        if let Err(e) = undone {
+            warnings.push(format!(
+                "could not undo the change to protected {}: {e}",
+                p.display()
+            ));
         }
     }
     let mut review_outcomes = Vec::new();
@@ -529,11 +591,7 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
             Err(e) => warnings.push(format!("witness {}: {e}", w.name)),
         }
     }
-    let _ = std::fs::remove_dir(run_dir.join("root"));
-    let _ = std::fs::remove_dir_all(run_dir.join("home"));
-    let _ = std::fs::remove_dir_all(run_dir.join("tmp"));
-    let _ = std::fs::remove_dir(run_dir.join("review"));
-    let _ = std::fs::remove_dir(&run_dir);
+    drop(cleanup);
     let code = match status {
         Some(s) if libc_exited(s) => (s >> 8) & 0xff,
         Some(s) => 128 + (s & 0x7f),
@@ -561,23 +619,6 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
         checkpoint_root: hex_of(&checkpoint.root),
         witnessed,
     })
-}
-
-/// Moves `path` (a file, link or directory the agent created) under `dir`, keeping its absolute
-/// path as the relative one there; returns where it went.
-fn quarantine_file(path: &Path, dir: &Path) -> Option<String> {
-    let rel = path.strip_prefix("/").ok()?;
-    let to = dir.join(rel);
-    std::fs::create_dir_all(to.parent()?).ok()?;
-    // Same file system as the state directory in the common case; copy-and-delete otherwise.
-    if std::fs::rename(path, &to).is_err() {
-        if std::fs::symlink_metadata(path).ok()?.is_dir() {
-            return None;
-        }
-        std::fs::copy(path, &to).ok()?;
-        std::fs::remove_file(path).ok()?;
-    }
-    Some(to.display().to_string())
 }
 
 fn libc_exited(status: i32) -> bool {

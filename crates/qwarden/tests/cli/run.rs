@@ -808,7 +808,7 @@ sessiontest!(
         let entries = ledger(env);
         assert_violation(
             &entries,
-            "write to a protected path",
+            "change a protected path",
             "write-set-audit",
             "src/.envrc",
         );
@@ -816,7 +816,8 @@ sessiontest!(
             .into_iter()
             .find(|v| v["control"] == "write-set-audit")
             .unwrap();
-        let moved = v["details"]["quarantined_to"].as_str().unwrap();
+        let undone = v["details"]["undone"].as_str().unwrap();
+        let moved = undone.strip_prefix("moved to ").unwrap();
         assert!(
             moved.starts_with(env.state.join("quarantine").to_str().unwrap()),
             "{v}"
@@ -824,6 +825,33 @@ sessiontest!(
         assert!(std::fs::symlink_metadata(moved).is_ok());
     }
 );
+
+sessiontest!(guarded_directories_cannot_be_moved_away, |env, who| {
+    setup(
+        env,
+        "sandbox",
+        "[filesystem]\nread = [\".\"]\nwrite = [\"src\"]\ndeny = [\"src/vault/key.txt\"]\n\n[runtime]\nspawn_processes = true\n",
+    );
+    std::fs::create_dir_all(env.project.join("src/.git/hooks")).unwrap();
+    std::fs::write(env.project.join("src/.git/config"), "[core]\n").unwrap();
+    std::fs::create_dir_all(env.project.join("src/vault")).unwrap();
+    std::fs::write(env.project.join("src/vault/key.txt"), "HIDDEN-KEY").unwrap();
+    // Renaming the directory that holds a read-only mount or a mask would carry it away.
+    let script = "mv src/.git src/.git-old; echo git:$?; mv src/vault src/open; echo vault:$?; cat src/open/key.txt src/vault/key.txt; true";
+    let out = run(env, who, &["--", "sh", "-c", script]).run();
+    out.success()
+        .stdout_lacks("git:0")
+        .stdout_lacks("vault:0")
+        .stdout_lacks("HIDDEN-KEY");
+    assert!(env.project.join("src/.git/config").exists());
+    assert!(env.project.join("src/vault/key.txt").exists());
+    assert_violation(
+        &ledger(env),
+        "open for read",
+        "mount-namespace",
+        "src/vault/key.txt",
+    );
+});
 
 #[test]
 fn the_sessions_checkpoint_is_pushed_to_the_profiles_witnesses() {
