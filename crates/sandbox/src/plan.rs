@@ -424,6 +424,41 @@ pub fn private_tmp(spec: &Spec) -> PathBuf {
     }
 }
 
+/// Paths under `/etc` (relative) that are not world-readable: what an unprivileged user cannot
+/// read stays unreadable for an agent that runs as root (which keeps owner rights without any
+/// capability). Bounded walk: four levels, 20,000 entries.
+pub fn etc_private() -> Vec<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut stack = vec![(PathBuf::new(), 0usize)];
+    let mut seen = 0usize;
+    while let Some((rel, level)) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(Path::new("/etc").join(&rel)) else {
+            continue;
+        };
+        for e in rd.filter_map(Result::ok) {
+            seen += 1;
+            if seen > 20_000 {
+                return out;
+            }
+            let Ok(md) = e.path().symlink_metadata() else {
+                continue;
+            };
+            let child = rel.join(e.file_name());
+            if md.file_type().is_symlink() {
+                continue;
+            }
+            if md.permissions().mode() & 0o004 == 0 {
+                out.push(child);
+            } else if md.is_dir() && level < 3 {
+                stack.push((child, level + 1));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// The host's `/etc` entries an agent may see.
 fn etc_entries() -> Vec<String> {
     let mut entries: Vec<String> = std::fs::read_dir("/etc")
@@ -431,6 +466,12 @@ fn etc_entries() -> Vec<String> {
             rd.filter_map(Result::ok)
                 .filter_map(|e| e.file_name().into_string().ok())
                 .filter(|n| !ETC_HIDDEN.contains(&n.as_str()))
+                .filter(|n| {
+                    use std::os::unix::fs::PermissionsExt;
+                    Path::new("/etc").join(n).symlink_metadata().is_ok_and(|m| {
+                        m.file_type().is_symlink() || m.permissions().mode() & 0o004 != 0
+                    })
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -480,6 +521,16 @@ fn mounts(spec: &Spec) -> Vec<Mount> {
         {
             m.push(Mount::Mask {
                 target: Path::new(HOST_ETC).join(hidden),
+                dir: md.is_dir(),
+            });
+        }
+    }
+    for private in etc_private() {
+        if private.components().count() > 1
+            && let Ok(md) = Path::new("/etc").join(&private).symlink_metadata()
+        {
+            m.push(Mount::Mask {
+                target: Path::new(HOST_ETC).join(&private),
                 dir: md.is_dir(),
             });
         }
@@ -768,6 +819,17 @@ impl View {
         for hidden in ETC_HIDDEN {
             entries.push((Path::new(HOST_ETC).join(hidden), etc_hidden));
             entries.push((Path::new("/etc").join(hidden), etc_hidden));
+        }
+        for private in etc_private() {
+            // Top-level ones are simply not granted; deeper ones are masked with namespaces and
+            // only refused by the observer without them.
+            let a = if full || private.components().count() == 1 {
+                etc_hidden
+            } else {
+                Access::Hidden
+            };
+            entries.push((Path::new(HOST_ETC).join(&private), a));
+            entries.push((Path::new("/etc").join(&private), a));
         }
         entries.push((spec.home.clone(), Access::Private));
         for r in &spec.read {

@@ -1,7 +1,8 @@
 //! Device requests (`gpu`, `gpu:N`, `pci:VVVV:DDDD`) as the device nodes the sandbox binds.
 //!
 //! A GPU is its vendor's nodes: NVIDIA's `/dev/nvidiaN` plus the shared control and UVM nodes,
-//! and the DRM render node (`/dev/dri/renderD128+N`) that AMD and Intel use. A PCI device is
+//! and the DRM render node that AMD and Intel use (`gpu:N` takes `/dev/dri/renderD(128+N)`, the
+//! kernel's numbering in probe order; never the primary `card` nodes, which allow mode setting). A PCI device is
 //! reached through VFIO: the `/dev/vfio/<group>` of its IOMMU group plus `/dev/vfio/vfio`. Nodes
 //! that do not exist on this machine are left out, so a grant never creates access by itself.
 

@@ -99,8 +99,12 @@ fn sandbox_probe(
 /// Probes the machine. `init` is the sandbox init executable and its arguments.
 pub fn doctor(init: &(PathBuf, Vec<String>)) -> Vec<Probe> {
     let mut probes = Vec::new();
-    let scratch = std::env::temp_dir().join(format!("qwarden-doctor-{}", std::process::id()));
-    let _ = std::fs::create_dir_all(&scratch);
+    // A fresh private directory (not a predictable name another user could plant first).
+    let scratch_dir = tempfile::Builder::new().prefix("qwarden-doctor-").tempdir();
+    let scratch = match &scratch_dir {
+        Ok(d) => d.path().to_path_buf(),
+        Err(_) => std::env::temp_dir().join(format!("qwarden-doctor-{}", std::process::id())),
+    };
     let (uid, _) = qwarden_sandbox::sys::ids();
 
     let max = read("/proc/sys/user/max_user_namespaces").unwrap_or_default();
@@ -187,13 +191,14 @@ pub fn doctor(init: &(PathBuf, Vec<String>)) -> Vec<Probe> {
         feature: "cgroups",
         ok: true,
         detail: format!(
-            "{}; session limits use rlimits (memory per process as RLIMIT_DATA, processes as RLIMIT_NPROC, open files, CPU time) and the pid namespace",
-            if v2 { "cgroup v2" } else if v1 { "cgroup v1 (hybrid)" } else { "no cgroup file system" }
+            "{}; sessions always get rlimits (memory per process as RLIMIT_DATA, processes as RLIMIT_NPROC, open files, CPU time) and sized tmpfs, plus a session cgroup (pids and memory for the whole tree) {}",
+            if v2 { "cgroup v2" } else if v1 { "cgroup v1 (hybrid)" } else { "no cgroup file system" },
+            if uid == 0 { "since qwarden runs as root" } else { "only when run as root" }
         ),
-        fix: (uid == 0).then(|| {
-            "as root, RLIMIT_NPROC does not bind uid 0: run agents as an unprivileged user so the process limit holds".to_owned()
+        fix: (uid != 0).then(|| {
+            "without a cgroup a session's memory limit holds per process, not for the whole tree; run qwarden as root (it then makes a session cgroup) if tree-wide limits matter".to_owned()
         }),
     });
-    let _ = std::fs::remove_dir_all(&scratch);
+    drop(scratch_dir);
     probes
 }

@@ -147,6 +147,16 @@ fn hex_of(b: &[u8]) -> String {
 /// for real by the init; this only rules out what is certainly missing.
 fn choose_isolation(opts: &Options) -> Result<Isolation, SessionError> {
     if let Some(i) = opts.force_isolation {
+        // Asking for the degraded mode on a kernel without Landlock would leave nothing at all.
+        if i == Isolation::LandlockOnly && qwarden_sandbox::landlock::abi_version() == 0 {
+            return if opts.allow_unsandboxed {
+                Ok(Isolation::Unsandboxed)
+            } else {
+                Err(SessionError::NoIsolation(
+                    "namespaces were turned off and this kernel has no Landlock".into(),
+                ))
+            };
+        }
         return Ok(i);
     }
     let userns = std::fs::read_to_string("/proc/sys/user/max_user_namespaces")
@@ -478,6 +488,33 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
     // qwarden's own files (the ledger, when the state directory sits inside a scope) are not
     // the agent's writes.
     changes.retain(|c| !opts.credential_stores.iter().any(|s| c.path.starts_with(s)));
+    // The sandbox's mounts are nosuid, the host's are not: a setuid or setgid file the agent
+    // left behind would run with the invoking user's (or root's) rights for anyone. The bits go.
+    for c in &changes {
+        let Some(mode) = c.mode_after else { continue };
+        if c.kind == writeset::EntryKind::File && mode & 0o6000 != 0 {
+            counts.violations += 1;
+            let stripped = std::fs::set_permissions(
+                &c.path,
+                std::os::unix::fs::PermissionsExt::from_mode(mode & 0o1777),
+            );
+            end_events.push(
+                Event::new(
+                    Timestamp::now(),
+                    Violation {
+                        attempted: "leave a setuid or setgid file".into(),
+                        control: "write-set-audit".into(),
+                        target: Some(c.path.display().to_string()),
+                        pid: None,
+                    },
+                )
+                .with_details(serde_json::json!({
+                    "mode": format!("{:o}", mode & 0o7777),
+                    "stripped": stripped.is_ok(),
+                })),
+            );
+        }
+    }
     let protected = &grant.filesystem.protected;
     let quarantine = opts.state_dir.join("quarantine").join(&session);
     for p in &protected_direct {

@@ -88,6 +88,25 @@ fn session_failure(e: SessionError) -> Failure {
     }
 }
 
+/// `s` with control characters escaped: paths and commands come from the agent, and a file name
+/// holding terminal escapes must not rewrite the human's screen or clipboard.
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Like [`printable`], keeping line breaks.
+fn printable_lines(s: &str) -> String {
+    s.lines().map(printable).collect::<Vec<_>>().join("\n")
+}
+
 fn print_summary(s: &Summary) -> std::io::Result<()> {
     let mut out = std::io::stderr().lock();
     writeln!(out)?;
@@ -128,7 +147,7 @@ fn print_summary(s: &Summary) -> std::io::Result<()> {
     if !s.write_set.is_empty() {
         writeln!(out, "write set:")?;
         for w in s.write_set.iter().take(50) {
-            writeln!(out, "  {:<6} {}", w.op, w.path)?;
+            writeln!(out, "  {:<6} {}", w.op, printable(&w.path))?;
         }
         if s.write_set.len() > 50 {
             writeln!(
@@ -145,8 +164,8 @@ fn print_summary(s: &Summary) -> std::io::Result<()> {
             writeln!(
                 out,
                 "  {} {} [{}]",
-                d.attempted,
-                d.target.as_deref().unwrap_or(""),
+                printable(&d.attempted),
+                printable(d.target.as_deref().unwrap_or("")),
                 d.control
             )?;
         }
@@ -155,13 +174,13 @@ fn print_summary(s: &Summary) -> std::io::Result<()> {
         }
     }
     for r in &s.reviews {
-        writeln!(out, "{r}")?;
+        writeln!(out, "{}", printable_lines(r))?;
     }
     for w in &s.witnessed {
-        writeln!(out, "witness: {w}")?;
+        writeln!(out, "witness: {}", printable(w))?;
     }
     for w in &s.warnings {
-        writeln!(out, "warning: {w}")?;
+        writeln!(out, "warning: {}", printable(w))?;
     }
     Ok(())
 }

@@ -875,3 +875,53 @@ fn the_sessions_checkpoint_is_pushed_to_the_profiles_witnesses() {
         .success()
         .stdout_has(&format!("anchored     up to size {size} by a witness"));
 }
+
+#[test]
+fn the_summary_escapes_what_the_agent_names() {
+    let env = Env::new();
+    setup(&env, "sandbox", AGENT);
+    let out = env
+        .qwarden(["run", "--agent", "agent.toml", "--", "sh", "-c"])
+        .arg("touch \"src/$(printf 'x\\033[2J\\033]52;c;Y3VybA==\\007')\"")
+        .run();
+    out.success();
+    assert!(
+        !out.stderr.contains('\u{1b}'),
+        "raw escape in: {:?}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("\\u{1b}[2J"), "{}", out.stderr);
+}
+
+#[test]
+fn etc_shows_only_what_any_user_may_read() {
+    use std::os::unix::fs::PermissionsExt;
+    // A root-only file below /etc on this machine, if there is one (Debian: /etc/ssl/private).
+    let private = [
+        "/etc/ssl/private",
+        "/etc/shadow",
+        "/etc/gshadow",
+        "/etc/security/opasswd",
+    ]
+    .into_iter()
+    .map(Path::new)
+    .find(|p| {
+        p.symlink_metadata()
+            .is_ok_and(|m| m.permissions().mode() & 0o004 == 0)
+    });
+    let Some(private) = private else {
+        eprintln!("skipped: no root-only path under /etc here");
+        return;
+    };
+    let env = Env::new();
+    setup(&env, "sandbox", AGENT);
+    let script = format!(
+        "ls -a {p} && echo LISTED; cat {p} && echo READ; true",
+        p = private.display()
+    );
+    let out = run(&env, As::Invoker, &["--", "sh", "-c", &script]).run();
+    out.success().stdout_lacks("READ");
+    if private.is_dir() {
+        out.stdout_lacks("LISTED");
+    }
+}
