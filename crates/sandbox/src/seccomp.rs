@@ -14,7 +14,9 @@
 //! | any call from a foreign architecture (`seccomp_data.arch` is not the native `AUDIT_ARCH`: i386 `int 0x80` on x86_64, arm32 on aarch64) | `SECCOMP_RET_KILL_PROCESS` |
 //! | x86_64: any number with the x32 bit (`0x4000_0000`) | `SECCOMP_RET_ERRNO(ENOSYS)` |
 //! | `clone3` | `SECCOMP_RET_ERRNO(ENOSYS)` |
+//! | `seccomp` with operation `SECCOMP_SET_MODE_FILTER` (1) and `SECCOMP_FILTER_FLAG_NEW_LISTENER` (8) in its flags | `SECCOMP_RET_ERRNO(EPERM)`, not recorded |
 //! | the denied set below | `SECCOMP_RET_USER_NOTIF`; the supervisor answers `EPERM` and records a violation |
+//! | `socket`, with [`FilterOptions::restrict_sockets`] only, unless it is plain TCP allowed (see below) | `SECCOMP_RET_USER_NOTIF`; decoded as denied `socket`: the supervisor answers `EPERM` and records a violation |
 //! | the observed set below | `SECCOMP_RET_USER_NOTIF`; the supervisor reads the path and answers continue or an error |
 //! | everything else | `SECCOMP_RET_ALLOW` |
 //!
@@ -23,10 +25,44 @@
 //! `USER_NOTIF` and would leave no trace. It stays fail-closed: once the listener is gone the
 //! kernel answers every notified call with `ENOSYS`, without running it.
 //!
+//! ## Filters the agent installs
+//!
+//! `seccomp(2)` stays allowed, so an agent may narrow itself further, except that it may not ask
+//! for a listener: `SECCOMP_SET_MODE_FILTER` with `SECCOMP_FILTER_FLAG_NEW_LISTENER` is refused in
+//! the kernel with `EPERM`. While our listener lives the kernel itself would refuse a second one
+//! (`EBUSY`), but once it is gone (the supervisor died or closed it) nothing would: the agent
+//! could install a filter that notifies it of every call, and among filters returning
+//! `USER_NOTIF` the newest one gets the notification, so the agent would answer `Continue` to the
+//! very calls we deny. An `ERRNO` verdict outranks `USER_NOTIF` from any filter installed later,
+//! so this refusal holds without the supervisor, which is why it is not routed through it (and
+//! is therefore not recorded). Without a listener, a filter of the agent's can only make calls
+//! fail, never let one of ours through: our `USER_NOTIF` outranks its `TRACE`, `LOG` and `ALLOW`,
+//! and its own `USER_NOTIF` without a listener fails with `ENOSYS`. The other flags (`TSYNC`,
+//! `TSYNC_ESRCH`, `LOG`, `SPEC_ALLOW`) only act on the agent's own threads and filters and stay
+//! allowed. The legacy `prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, …)` cannot ask for a listener
+//! and stays allowed.
+//!
+//! ## Sockets in degraded mode
+//!
+//! Without a network namespace ([`FilterOptions::restrict_sockets`]), `socket(2)` is an allowlist:
+//!
+//! | domain (`arg0`) | type (`arg1 & 0xf`) | protocol (`arg2`) | action |
+//! |---|---|---|---|
+//! | `AF_INET`, `AF_INET6` | `SOCK_STREAM` (with or without `SOCK_NONBLOCK`, `SOCK_CLOEXEC`) | 0 or `IPPROTO_TCP` | allowed when [`FilterOptions::landlock_tcp`] (Landlock then decides where it may connect and bind), refused otherwise |
+//! | anything else | | | refused |
+//!
+//! So UNIX sockets (the host's D-Bus and agent sockets would be in reach), UDP and raw sockets,
+//! MPTCP and SCTP streams (which Landlock's TCP rules do not cover) and every other family
+//! (`AF_NETLINK`, `AF_PACKET`, `AF_VSOCK`, …) are refused and recorded as `socket`. glibc's
+//! `getaddrinfo` probes interfaces with a netlink socket and, refused, assumes both IPv4 and IPv6.
+//! `socketpair(2)` stays allowed: it makes a connected pair and no endpoint anyone else can reach.
+//! With a network namespace, `socket` is not filtered at all.
+//!
 //! Arguments are compared on their low 32 bits only. Every argument the filter looks at is an
-//! `int` or `unsigned int` in the kernel (clone's flags go through `lower_32_bits`), so garbage in
-//! the high word changes nothing for the kernel, and must change nothing for the filter either:
-//! `ioctl(fd, 0xdead_beef_0000_5412, …)` is still `TIOCSTI`.
+//! `int` or `unsigned int` in the kernel (clone's flags go through `lower_32_bits`), or a
+//! `umode_t` (the `chmod` modes: 16 bits, the low ones, which hold `S_ISUID` and `S_ISGID`), so
+//! garbage in the high word changes nothing for the kernel, and must change nothing for the filter
+//! either: `ioctl(fd, 0xdead_beef_0000_5412, …)` is still `TIOCSTI`.
 //!
 //! `clone3` takes its flags behind a pointer that a filter cannot read, so it is refused in the
 //! kernel with `ENOSYS`; glibc (2.34+) then falls back to `clone`, whose flags are checked. x32
@@ -41,6 +77,7 @@
 //! |---|---|---|
 //! | `ptrace` | always | attach to, read and write other processes, including other agents' |
 //! | `process_vm_readv`, `process_vm_writev` | always | read and write another process's memory without attaching |
+//! | `memfd_secret` | always | memory that even the supervisor cannot read (`process_vm_readv` fails on it): arguments kept there hide from the observer |
 //! | `mount`, `umount2`, `pivot_root`, `chroot` | always | reshape the mount tree the sandbox built |
 //! | `move_mount`, `open_tree`, `open_tree_attr`, `fsopen`, `fsconfig`, `fsmount`, `fspick`, `mount_setattr` | always | the same through the new mount API |
 //! | `unshare`, `setns` | always | make or join namespaces: a new user namespace hands back every capability inside it and a large kernel attack surface |
@@ -67,12 +104,16 @@
 //! | `nfsservctl` | always | removed NFS server control; nothing legitimate calls it |
 //! | `personality` | the persona is not `PER_LINUX` (0) or the query `0xffff_ffff` | `ADDR_NO_RANDOMIZE` turns ASLR off for what the agent runs next, `READ_IMPLIES_EXEC` makes data executable |
 //! | `ioctl` | request is `TIOCSTI` or `TIOCLINUX` | push keystrokes into the human's terminal |
+//! | `chmod` (x86_64), `fchmod`, `fchmodat`, `fchmodat2` | the mode sets `S_ISUID` or `S_ISGID` (mode: `arg1` for `chmod` and `fchmod`, `arg2` for the others) | leave a setuid or setgid program in a write scope: the sandbox's mounts are `nosuid`, the host's are not |
+//!
+//! Files created with a set-id mode by `open`, `openat`, `creat`, `openat2`, `mknod` or `mknodat`
+//! are for the supervisor, which sees those calls anyway: [`open_mode`], [`read_open_how_mode`]
+//! and [`Call::Mknod`] give it the mode.
 //!
 //! `CLONE_NEWTIME` is not in the `clone` mask on purpose: in `clone`'s flags word `0x80` is part of
 //! the exit signal (`CSIGNAL`), and a time namespace can only be asked for through `clone3` (ENOSYS)
-//! or `unshare` (denied). `seccomp` itself stays allowed: the agent can only narrow its own
-//! filters, and the kernel refuses (`EBUSY`) a second listener below ours, so nobody else can
-//! answer our notifications.
+//! or `unshare` (denied). `seccomp` itself stays allowed, but not with a listener (see "Filters
+//! the agent installs" above).
 //!
 //! ## Observed set
 //!
@@ -96,7 +137,7 @@ mod filter;
 mod memory;
 mod notify;
 
-pub use decode::{Call, decode};
+pub use decode::{Call, decode, open_mode};
 pub use filter::{AUDIT_ARCH, DeniedSyscall, FilterOptions, denied_syscalls, program};
-pub use memory::{PATH_MAX, read_c_string, read_open_how_flags, read_pointers};
+pub use memory::{PATH_MAX, read_c_string, read_open_how_flags, read_open_how_mode, read_pointers};
 pub use notify::{AbiMismatch, Listener, Notification, Response, Wait, install, set_no_new_privs};

@@ -37,6 +37,7 @@ const NOTIFY: u32 = libc::SECCOMP_RET_USER_NOTIF;
 const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
 const KILL: u32 = libc::SECCOMP_RET_KILL_PROCESS;
 const ENOSYS: u32 = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+const EPERM: u32 = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
 
 const READS: FilterOptions = FilterOptions {
     observe_reads: true,
@@ -48,6 +49,29 @@ const WRITES: FilterOptions = FilterOptions {
     restrict_sockets: false,
     landlock_tcp: false,
 };
+/// Degraded mode with Landlock controlling TCP.
+const DEGRADED_TCP: FilterOptions = FilterOptions {
+    observe_reads: false,
+    restrict_sockets: true,
+    landlock_tcp: true,
+};
+/// Degraded mode without Landlock's TCP rules.
+const DEGRADED: FilterOptions = FilterOptions {
+    observe_reads: false,
+    restrict_sockets: true,
+    landlock_tcp: false,
+};
+
+/// Every combination of the options.
+fn all_options() -> Vec<FilterOptions> {
+    (0..8)
+        .map(|bits| FilterOptions {
+            observe_reads: bits & 1 != 0,
+            restrict_sockets: bits & 2 != 0,
+            landlock_tcp: bits & 4 != 0,
+        })
+        .collect()
+}
 
 // ---------------------------------------------------------------------------------------------
 // The model, written from the brief rather than from the implementation's tables.
@@ -58,6 +82,7 @@ fn always_denied() -> Vec<(&'static str, c_long)> {
         ("ptrace", libc::SYS_ptrace),
         ("process_vm_readv", libc::SYS_process_vm_readv),
         ("process_vm_writev", libc::SYS_process_vm_writev),
+        ("memfd_secret", 447),
         ("mount", libc::SYS_mount),
         ("umount2", libc::SYS_umount2),
         ("pivot_root", libc::SYS_pivot_root),
@@ -111,6 +136,18 @@ fn always_denied() -> Vec<(&'static str, c_long)> {
         ("ioperm", libc::SYS_ioperm),
         #[cfg(target_arch = "x86_64")]
         ("uselib", libc::SYS_uselib),
+    ]
+    .to_vec()
+}
+
+/// Denied when their mode argument (the index given) sets `S_ISUID` or `S_ISGID`.
+fn set_id_denied() -> Vec<(&'static str, c_long, usize)> {
+    [
+        #[cfg(target_arch = "x86_64")]
+        ("chmod", libc::SYS_chmod, 1),
+        ("fchmod", libc::SYS_fchmod, 1),
+        ("fchmodat", libc::SYS_fchmodat, 2),
+        ("fchmodat2", 452, 2),
     ]
     .to_vec()
 }
@@ -180,8 +217,29 @@ fn expected(opts: FilterOptions, nr: i32, args: [u64; 6]) -> u32 {
     if nr as u32 & 0x4000_0000 != 0 {
         return ENOSYS;
     }
+    // chmod and friends: S_ISUID (0o4000) or S_ISGID (0o2000) in the mode.
+    if let Some((_, _, arg)) = set_id_denied().into_iter().find(|&(_, d, _)| d == nr_long) {
+        return if low(args[arg]) & 0o6000 != 0 {
+            NOTIFY
+        } else {
+            ALLOW
+        };
+    }
+    // socket(2) in degraded mode: plain TCP over IPv4/IPv6, and only under Landlock's TCP rules.
+    let plain_tcp = |args: [u64; 6]| {
+        let domain = low(args[0]);
+        let kind = low(args[1]) & 0xf;
+        let protocol = low(args[2]);
+        opts.landlock_tcp
+            && (domain == libc::AF_INET as u32 || domain == libc::AF_INET6 as u32)
+            && kind == libc::SOCK_STREAM as u32
+            && (protocol == 0 || protocol == libc::IPPROTO_TCP as u32)
+    };
     let notify = match nr_long {
         libc::SYS_clone3 => return ENOSYS,
+        // SECCOMP_SET_MODE_FILTER with SECCOMP_FILTER_FLAG_NEW_LISTENER.
+        libc::SYS_seccomp if low(args[0]) == 1 && low(args[1]) & 8 != 0 => return EPERM,
+        libc::SYS_socket => opts.restrict_sockets && !plain_tcp(args),
         libc::SYS_clone => any(args[0], &NAMESPACE_FLAGS),
         libc::SYS_personality => low(args[0]) != 0 && low(args[0]) != 0xffff_ffff,
         libc::SYS_ioctl => {
@@ -205,6 +263,7 @@ const JGT: u16 = (libc::BPF_JMP | libc::BPF_JGT | libc::BPF_K) as u16;
 const JGE: u16 = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
 const JSET: u16 = (libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u16;
 const RET: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+const AND: u16 = (libc::BPF_ALU | libc::BPF_AND | libc::BPF_K) as u16;
 
 /// Runs `prog` on one `struct seccomp_data` and returns the action, checking on the way what the
 /// kernel's checker would: aligned loads inside the struct, jumps inside the program.
@@ -237,6 +296,7 @@ fn interpret(prog: &[sock_filter], arch: u32, nr: i32, args: [u64; 6]) -> u32 {
             JGT => pc += cond(acc > ins.k),
             JGE => pc += cond(acc >= ins.k),
             JSET => pc += cond(acc & ins.k != 0),
+            AND => acc &= ins.k,
             RET => return ins.k,
             code => panic!(
                 "opcode {code:#x} at {} is not expected in a seccomp filter",
@@ -264,7 +324,7 @@ fn verdict(opts: FilterOptions, nr: c_long, args: [u64; 6]) -> u32 {
 
 #[test]
 fn program_is_well_formed() {
-    for opts in [READS, WRITES] {
+    for opts in all_options() {
         let prog = seccomp::program(&opts);
         assert!(prog.len() <= libc::BPF_MAXINSNS as usize);
         assert_eq!(
@@ -293,9 +353,41 @@ fn every_verdict_matches_the_model() {
         [0xffff_ffff_0000_0000; 6],
         [0x0000_0000_ffff_ffff; 6],
     ];
+    // Arguments that meet the conditions of the rules, with and without garbage in the high words.
+    let (inet, inet6, unix) = (
+        libc::AF_INET as u64,
+        libc::AF_INET6 as u64,
+        libc::AF_UNIX as u64,
+    );
+    let (stream, dgram) = (libc::SOCK_STREAM as u64, libc::SOCK_DGRAM as u64);
+    let flags = (libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) as u64;
+    let (tcp, mptcp) = (libc::IPPROTO_TCP as u64, libc::IPPROTO_MPTCP as u64);
+    let high = 0xffff_ffff_0000_0000;
+    patterns.extend([
+        [1, 8, 0x1000, 0, 0, 0],
+        [1, 0, 0x1000, 0, 0, 0],
+        [1, 9, 0, 0, 0, 0],
+        [high | 1, high | 8, 0, 0, 0, 0],
+        [high | 1, 8 << 32, 0, 0, 0, 0],
+        [2, 8, 0, 0, 0, 0],
+        [inet, stream, 0, 0, 0, 0],
+        [inet6, stream | flags, tcp, 0, 0, 0],
+        [high | inet, high | stream, high, 0, 0, 0],
+        [inet, stream, mptcp, 0, 0, 0],
+        [inet6, stream, high | mptcp, 0, 0, 0],
+        [inet, dgram, 0, 0, 0, 0],
+        [unix, stream, 0, 0, 0, 0],
+        [libc::AF_NETLINK as u64, libc::SOCK_RAW as u64, 0, 0, 0, 0],
+        [libc::AF_PACKET as u64, stream, 0, 0, 0, 0],
+        [0, 0o4755, 0o2755, 0o6000, 0, 0],
+        [0, 0o755, 0o644, 0o1777, 0, 0],
+        [0, high | 0o755, high | 0o4755, 0, 0, 0],
+        [0, 0o4000 << 32, 0o2000 << 32, 0, 0, 0],
+        [0, 0x0001_0755, 0x0001_0755, 0, 0, 0],
+    ]);
     let mut rng = noise(7);
     patterns.extend((0..24).map(|_| std::array::from_fn(|_| rng.next().unwrap())));
-    for opts in [READS, WRITES] {
+    for opts in all_options() {
         let prog = seccomp::program(&opts);
         let numbers = (-2..1100).chain([
             0x3fff_ffff,
@@ -507,6 +599,200 @@ fn clone3_fails_with_enosys_in_the_kernel() {
 }
 
 #[test]
+fn seccomp_may_not_ask_for_a_listener() {
+    const SET_MODE_FILTER: u64 = 1;
+    let new_listener = libc::SECCOMP_FILTER_FLAG_NEW_LISTENER;
+    let tsync = libc::SECCOMP_FILTER_FLAG_TSYNC;
+    let tsync_esrch = libc::SECCOMP_FILTER_FLAG_TSYNC_ESRCH;
+    let killable = libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+    let others = libc::SECCOMP_FILTER_FLAG_LOG | libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW;
+    let high = 0xffff_ffff_0000_0000;
+    for opts in all_options() {
+        for flags in [
+            new_listener,
+            new_listener | tsync_esrch,
+            new_listener | tsync | tsync_esrch | killable | others,
+            high | new_listener,
+            0xffff_ffff,
+            u64::MAX,
+        ] {
+            for op in [SET_MODE_FILTER, high | SET_MODE_FILTER] {
+                assert_eq!(
+                    verdict(opts, libc::SYS_seccomp, [op, flags, 0x1000, 0, 0, 0]),
+                    EPERM,
+                    "op {op:#x} flags {flags:#x} with {opts:?}"
+                );
+            }
+        }
+        // Narrowing itself stays allowed, with any other flag; so do the other operations.
+        for args in [
+            [SET_MODE_FILTER, 0, 0x1000, 0, 0, 0],
+            [
+                SET_MODE_FILTER,
+                tsync | tsync_esrch | others,
+                0x1000,
+                0,
+                0,
+                0,
+            ],
+            [SET_MODE_FILTER, new_listener << 32, 0x1000, 0, 0, 0],
+            [SET_MODE_FILTER, 0, new_listener, new_listener, 0, 0],
+            [0 /* SET_MODE_STRICT */, new_listener, 0, 0, 0, 0],
+            [2 /* GET_ACTION_AVAIL */, new_listener, 0x1000, 0, 0, 0],
+            [3 /* GET_NOTIF_SIZES */, 0, 0x1000, 0, 0, 0],
+            [new_listener, SET_MODE_FILTER, 0x1000, 0, 0, 0],
+            [SET_MODE_FILTER << 32, new_listener, 0x1000, 0, 0, 0],
+        ] {
+            assert_eq!(
+                verdict(opts, libc::SYS_seccomp, args),
+                ALLOW,
+                "{args:x?} with {opts:?}"
+            );
+        }
+        // The legacy interface cannot ask for a listener.
+        let legacy = [libc::PR_SET_SECCOMP as u64, 2, 0x1000, 0, 0, 0];
+        assert_eq!(verdict(opts, libc::SYS_prctl, legacy), ALLOW);
+    }
+}
+
+#[test]
+fn set_id_modes_are_denied_to_chmod_and_friends() {
+    let high = 0xffff_ffff_0000_0000;
+    for (name, nr, arg) in set_id_denied() {
+        let with_mode = |mode: u64, rest: u64| {
+            let mut args = [rest; 6];
+            args[arg] = mode;
+            args
+        };
+        for mode in [
+            0o4000,
+            0o2000,
+            0o4755,
+            0o2775,
+            0o6755,
+            0o7777,
+            high | 0o4755,
+            0x0001_0000 | 0o2700,
+            0xffff_ffff,
+            u64::MAX,
+        ] {
+            for opts in [WRITES, READS, DEGRADED_TCP] {
+                assert_eq!(
+                    verdict(opts, nr, with_mode(mode, 0)),
+                    NOTIFY,
+                    "{name} {mode:#o}"
+                );
+            }
+            assert_eq!(
+                seccomp::decode(nr as i32, with_mode(mode, 0)),
+                Call::Denied { name }
+            );
+        }
+        for mode in [
+            0,
+            0o755,
+            0o644,
+            0o777,
+            0o1777,
+            high | 0o755,
+            0o4000 << 32,
+            (0o6000 << 32) | 0o700,
+            0x0001_0000 | 0o755,
+        ] {
+            for opts in [WRITES, READS, DEGRADED_TCP] {
+                assert_eq!(
+                    verdict(opts, nr, with_mode(mode, 0)),
+                    ALLOW,
+                    "{name} {mode:#o}"
+                );
+            }
+            // The set-id bits anywhere but in the mode mean nothing.
+            assert_eq!(
+                verdict(WRITES, nr, with_mode(mode, 0o6000)),
+                ALLOW,
+                "{name} {mode:#o}"
+            );
+        }
+    }
+}
+
+#[test]
+fn degraded_mode_allows_only_plain_tcp_sockets() {
+    let (inet, inet6) = (libc::AF_INET as u64, libc::AF_INET6 as u64);
+    let stream = libc::SOCK_STREAM as u64;
+    let flags = (libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) as u64;
+    let tcp = libc::IPPROTO_TCP as u64;
+    let high = 0xffff_ffff_0000_0000;
+    let plain_tcp: [[u64; 3]; 7] = [
+        [inet, stream, 0],
+        [inet6, stream, 0],
+        [inet, stream | flags, tcp],
+        [inet6, stream | libc::SOCK_CLOEXEC as u64, tcp],
+        [high | inet, high | stream, high | tcp],
+        [inet6, high | stream | flags, high],
+        [inet, stream, tcp],
+    ];
+    let refused: [[u64; 3]; 16] = [
+        [inet, stream, libc::IPPROTO_MPTCP as u64],
+        [inet6, stream | flags, libc::IPPROTO_MPTCP as u64],
+        [inet, stream, libc::IPPROTO_SCTP as u64],
+        [inet, stream, high | libc::IPPROTO_MPTCP as u64],
+        [inet, stream, 0x100 | tcp],
+        [inet, libc::SOCK_DGRAM as u64, 0],
+        [inet6, libc::SOCK_DGRAM as u64, libc::IPPROTO_UDP as u64],
+        [inet, libc::SOCK_RAW as u64, tcp],
+        [inet, libc::SOCK_SEQPACKET as u64, 0],
+        [libc::AF_UNIX as u64, stream, 0],
+        [libc::AF_UNIX as u64, libc::SOCK_DGRAM as u64 | flags, 0],
+        [libc::AF_NETLINK as u64, libc::SOCK_RAW as u64, 0],
+        [libc::AF_PACKET as u64, libc::SOCK_RAW as u64, 0x0300],
+        [libc::AF_VSOCK as u64, stream, 0],
+        [0x100 | inet, stream, 0],
+        [high | libc::AF_NETLINK as u64, high | stream, 0],
+    ];
+    let call = |[domain, kind, protocol]: [u64; 3]| [domain, kind, protocol, 0, 0, 0];
+    for args in plain_tcp {
+        assert_eq!(
+            verdict(DEGRADED_TCP, libc::SYS_socket, call(args)),
+            ALLOW,
+            "{args:x?}"
+        );
+        // Without Landlock's TCP rules, TCP is refused too.
+        assert_eq!(
+            verdict(DEGRADED, libc::SYS_socket, call(args)),
+            NOTIFY,
+            "{args:x?}"
+        );
+    }
+    for args in refused {
+        for opts in [DEGRADED_TCP, DEGRADED] {
+            assert_eq!(
+                verdict(opts, libc::SYS_socket, call(args)),
+                NOTIFY,
+                "{args:x?} with {opts:?}"
+            );
+        }
+    }
+    assert_eq!(
+        seccomp::decode(libc::SYS_socket as i32, call(refused[0])),
+        Call::Denied { name: "socket" }
+    );
+    for opts in all_options() {
+        // With a network namespace nothing is filtered.
+        if !opts.restrict_sockets {
+            for args in plain_tcp.into_iter().chain(refused) {
+                assert_eq!(verdict(opts, libc::SYS_socket, call(args)), ALLOW);
+            }
+        }
+        // socketpair makes no endpoint anyone else can reach.
+        for domain in [libc::AF_UNIX as u64, inet] {
+            let args = [domain, stream, 0, 0x1000, 0, 0];
+            assert_eq!(verdict(opts, libc::SYS_socketpair, args), ALLOW);
+        }
+    }
+}
+
+#[test]
 fn foreign_architectures_are_killed() {
     const I386: u32 = 0x4000_0003;
     const ARM: u32 = 0x4000_0028;
@@ -561,6 +847,11 @@ fn the_documented_denied_set_is_the_model() {
         .into_iter()
         .map(|(n, nr)| (n, nr as i32))
         .collect();
+    model.extend(
+        set_id_denied()
+            .into_iter()
+            .map(|(name, nr, _)| (name, nr as i32)),
+    );
     model.extend([
         ("clone", libc::SYS_clone as i32),
         ("personality", libc::SYS_personality as i32),
@@ -576,6 +867,9 @@ fn the_documented_denied_set_is_the_model() {
             "{} is undocumented",
             d.name
         );
+        if set_id_denied().iter().any(|&(name, ..)| name == d.name) {
+            assert_eq!(d.when, "the mode sets S_ISUID or S_ISGID", "{}", d.name);
+        }
         assert_eq!(seccomp::decode(d.nr, [0; 6]), Call::Denied { name: d.name });
     }
 }
@@ -589,6 +883,54 @@ fn the_module_docs_list_every_denied_call() {
             table.contains(&format!("`{}`", d.name)),
             "{} is missing from the docs' table",
             d.name
+        );
+    }
+}
+
+#[test]
+fn open_mode_is_the_mode_the_kernel_uses() {
+    let cwd = libc::AT_FDCWD as u32 as u64;
+    let nr = |n: c_long| n as i32;
+    let create = (libc::O_WRONLY | libc::O_CREAT) as u64;
+    let tmpfile = (libc::O_TMPFILE | libc::O_WRONLY) as u64;
+    let openat = |flags: u64, mode: u64| {
+        seccomp::open_mode(nr(libc::SYS_openat), [cwd, 0x1000, flags, mode, 0, 0])
+    };
+    assert_eq!(openat(create, 0o4755), Some(0o4755));
+    assert_eq!(openat(create | libc::O_EXCL as u64, 0o2700), Some(0o2700));
+    assert_eq!(openat(tmpfile, 0o6700), Some(0o6700));
+    // A umode_t: the low 16 bits, of which the permission bits only.
+    assert_eq!(openat(create, 0xffff_ffff_0001_0000 | 0o4755), Some(0o4755));
+    assert_eq!(openat(create, (libc::S_IFREG | 0o644) as u64), Some(0o644));
+    // Nothing is created: the kernel ignores the mode.
+    assert_eq!(openat(libc::O_WRONLY as u64, 0o4755), Some(0));
+    assert_eq!(openat(libc::O_DIRECTORY as u64, 0o4755), Some(0));
+    assert_eq!(openat(create << 32, 0o4755), Some(0));
+    #[cfg(target_arch = "x86_64")]
+    {
+        let open = |flags: u64, mode: u64| {
+            seccomp::open_mode(nr(libc::SYS_open), [0x1000, flags, mode, 0, 0, 0])
+        };
+        assert_eq!(open(create, 0o6755), Some(0o6755));
+        assert_eq!(open(libc::O_RDWR as u64, 0o6755), Some(0));
+        assert_eq!(
+            seccomp::open_mode(nr(libc::SYS_creat), [0x1000, 0o4755, 0, 0, 0, 0]),
+            Some(0o4755)
+        );
+        assert_eq!(
+            seccomp::open_mode(nr(libc::SYS_chmod), [0x1000, 0o4755, 0, 0, 0, 0]),
+            None
+        );
+    }
+    for other in [
+        libc::SYS_openat2,
+        libc::SYS_mknodat,
+        libc::SYS_fchmodat,
+        libc::SYS_read,
+    ] {
+        assert_eq!(
+            seccomp::open_mode(nr(other), [cwd, 0x1000, create, 0o4755, 0, 0]),
+            None
         );
     }
 }
@@ -1043,16 +1385,30 @@ fn py(script: &str, args: &[&str]) -> Command {
 }
 
 /// Makes each raw system call `nr,arg,...` given on the command line and prints its errno (0 for
-/// success). A child made by a raw clone exits at once and is reaped.
+/// success). An argument is a number, or `path` (the path given as the second argument), `fd` (an
+/// fd open on it for reading) or `buf` (a 64-byte buffer). A child made by a raw clone exits at
+/// once and is reaped.
 const PROBE: &str = r#"
 import ctypes, os, sys
 libc = ctypes.CDLL(None, use_errno=True)
 libc.syscall.restype = ctypes.c_long
-me, clone = os.getpid(), int(sys.argv[1])
-for spec in sys.argv[2:]:
-    nr, *args = (int(x, 0) for x in spec.split(","))
+me, clone, path = os.getpid(), int(sys.argv[1]), sys.argv[2].encode()
+fd = os.open(path, os.O_RDONLY) if path else -1
+buf = ctypes.create_string_buffer(64)
+def arg(a):
+    if a == "path":
+        return ctypes.c_char_p(path)
+    if a == "fd":
+        return ctypes.c_ulong(fd)
+    if a == "buf":
+        return buf
+    return ctypes.c_ulong(int(a, 0))
+for spec in sys.argv[3:]:
+    nr, *args = spec.split(",")
+    nr = int(nr, 0)
+    args = [arg(a) for a in args]
     ctypes.set_errno(0)
-    r = libc.syscall(ctypes.c_long(nr), *(ctypes.c_ulong(a) for a in args))
+    r = libc.syscall(ctypes.c_long(nr), *args)
     if os.getpid() != me:
         os._exit(0)
     if nr == clone and r > 0:
@@ -1072,10 +1428,15 @@ fn probe(calls: &[(c_long, &[u64])]) -> (Vec<i32>, Vec<Seen>) {
                 .join(",")
         })
         .collect();
-    let mut args = vec![libc::SYS_clone.to_string()];
-    args.extend(specs);
+    probe_specs(WRITES, "", &specs)
+}
+
+/// [`probe`] with other options, and calls written as [`PROBE`] takes them (`nr,arg,…`).
+fn probe_specs(opts: FilterOptions, path: &str, specs: &[String]) -> (Vec<i32>, Vec<Seen>) {
+    let mut args = vec![libc::SYS_clone.to_string(), path.to_owned()];
+    args.extend(specs.iter().cloned());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let run = run(py(PROBE, &args), WRITES);
+    let run = run(py(PROBE, &args), opts);
     assert!(
         run.output.status.success(),
         "probe failed: {}",
@@ -1113,10 +1474,11 @@ fn escapes_fail_with_eperm_and_are_seen() {
         (libc::SYS_ioctl, &[0, 0xdead_beef_0000_0000 | sti, 0]),
         (libc::SYS_clone, &[newuser, 0, 0, 0, 0]),
         (libc::SYS_personality, &[libc::ADDR_NO_RANDOMIZE as u64]),
+        (libc::SYS_memfd_secret, &[0]),
     ]);
-    // Without the filter these would fail differently (EFAULT, ENOTTY, …) or succeed: EPERM is
-    // the supervisor's answer.
-    assert_eq!(errnos, [libc::EPERM; 7]);
+    // Without the filter these would fail differently (EFAULT, ENOTTY, ENOSYS, …) or succeed:
+    // EPERM is the supervisor's answer.
+    assert_eq!(errnos, [libc::EPERM; 8]);
     assert_eq!(
         denied(&seen),
         [
@@ -1126,9 +1488,218 @@ fn escapes_fail_with_eperm_and_are_seen() {
             "ioctl",
             "ioctl",
             "clone",
-            "personality"
+            "personality",
+            "memfd_secret"
         ]
     );
+}
+
+#[test]
+fn set_id_bits_cannot_be_set_and_the_attempts_are_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tool");
+    std::fs::write(&file, "#!/bin/sh\n").unwrap();
+    let path = file.to_str().unwrap();
+    let cwd = libc::AT_FDCWD as u32;
+    let high = 0xffff_ffff_0000_0000_u64;
+    let mut specs = Vec::new();
+    let mut expected = Vec::new();
+    let mut call = |spec: String, errno: i32| {
+        specs.push(spec);
+        expected.push(errno);
+    };
+    #[cfg(target_arch = "x86_64")]
+    {
+        call(format!("{},path,0o4755", libc::SYS_chmod), libc::EPERM);
+        call(
+            format!("{},path,{:#x}", libc::SYS_chmod, high | 0o2755),
+            libc::EPERM,
+        );
+        call(format!("{},path,0o755", libc::SYS_chmod), 0);
+    }
+    call(format!("{},fd,0o4700", libc::SYS_fchmod), libc::EPERM);
+    call(format!("{},fd,0o1777", libc::SYS_fchmod), 0);
+    call(
+        format!("{},{cwd:#x},path,0o6755", libc::SYS_fchmodat),
+        libc::EPERM,
+    );
+    // High-word garbage is no set-id bit: the kernel reads a umode_t.
+    call(
+        format!("{},{cwd:#x},path,{:#x}", libc::SYS_fchmodat, high | 0o750),
+        0,
+    );
+    call(format!("452,{cwd:#x},path,0o2750,0"), libc::EPERM);
+    let (errnos, seen) = probe_specs(WRITES, path, &specs);
+    assert_eq!(errnos, expected);
+    let mut names = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    names.extend(["chmod", "chmod"]);
+    names.extend(["fchmod", "fchmodat", "fchmodat2"]);
+    assert_eq!(denied(&seen), names);
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions());
+    assert_eq!(mode & 0o7777, 0o750);
+
+    // fchmodat2 (Linux 6.6) where the kernel has it; the filter lets plain modes through.
+    let (errnos, seen) = probe_specs(WRITES, path, &[format!("452,{cwd:#x},path,0o700,0")]);
+    assert!(matches!(errnos[..], [0 | libc::ENOSYS]), "{errnos:?}");
+    assert_eq!(denied(&seen), [] as [&str; 0]);
+
+    // And coreutils, as an agent would use it.
+    let mut cmd = Command::new("/bin/sh");
+    cmd.current_dir(dir.path())
+        .args(["-c", "chmod 0755 tool && chmod u+s tool"]);
+    let run = run(cmd, WRITES);
+    assert!(!run.output.status.success());
+    assert!(
+        String::from_utf8_lossy(&run.output.stderr).contains("Operation not permitted"),
+        "{}",
+        String::from_utf8_lossy(&run.output.stderr)
+    );
+    assert_eq!(denied(&run.seen).len(), 1, "{:?}", run.seen);
+    assert!(denied(&run.seen)[0].contains("chmod"), "{:?}", run.seen);
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions());
+    assert_eq!(mode & 0o7777, 0o755);
+}
+
+#[test]
+fn degraded_mode_sockets_are_refused_but_plain_tcp() {
+    let spec = |args: [u64; 3]| {
+        format!(
+            "{},{:#x},{:#x},{:#x}",
+            libc::SYS_socket,
+            args[0],
+            args[1],
+            args[2]
+        )
+    };
+    let (inet, stream) = (libc::AF_INET as u64, libc::SOCK_STREAM as u64);
+    let cloexec = libc::SOCK_CLOEXEC as u64;
+    let plain = [
+        spec([inet, stream, 0]),
+        spec([inet, stream | cloexec, libc::IPPROTO_TCP as u64]),
+        spec([0xffff_ffff_0000_0000 | inet, stream, 0]),
+    ];
+    let refused = [
+        spec([inet, stream, libc::IPPROTO_MPTCP as u64]),
+        spec([inet, libc::SOCK_DGRAM as u64, 0]),
+        spec([libc::AF_NETLINK as u64, libc::SOCK_RAW as u64, 0]),
+        spec([libc::AF_UNIX as u64, stream, 0]),
+    ];
+    let socketpair = format!("{},{},{stream},0,buf", libc::SYS_socketpair, libc::AF_UNIX);
+    let mut specs: Vec<String> = plain.iter().chain(&refused).cloned().collect();
+    specs.push(socketpair.clone());
+    let (errnos, seen) = probe_specs(DEGRADED_TCP, "", &specs);
+    assert_eq!(
+        errnos,
+        [
+            0,
+            0,
+            0,
+            libc::EPERM,
+            libc::EPERM,
+            libc::EPERM,
+            libc::EPERM,
+            0
+        ]
+    );
+    assert_eq!(denied(&seen), ["socket"; 4]);
+
+    // Without Landlock's TCP rules, TCP is refused too.
+    let mut specs = plain.to_vec();
+    specs.push(socketpair);
+    let (errnos, seen) = probe_specs(DEGRADED, "", &specs);
+    assert_eq!(errnos, [libc::EPERM, libc::EPERM, libc::EPERM, 0]);
+    assert_eq!(denied(&seen), ["socket"; 3]);
+
+    // With a network namespace (here: none at all), nothing about sockets is refused.
+    let (_, seen) = probe_specs(WRITES, "", &refused);
+    assert_eq!(denied(&seen), [] as [&str; 0]);
+}
+
+/// Tries to install filters (an allow-all program) with the flags given as arguments; when a
+/// flag is `kcmp`, makes that denied call instead, which the test supervisor answers by closing
+/// the listener (so it fails with ENOSYS). Prints each errno, 0 for success.
+const INSTALL: &str = r#"
+import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+u8, u16, u32, ul = ctypes.c_ubyte, ctypes.c_ushort, ctypes.c_uint, ctypes.c_ulong
+class Insn(ctypes.Structure):
+    _fields_ = [("code", u16), ("jt", u8), ("jf", u8), ("k", u32)]
+class Prog(ctypes.Structure):
+    _fields_ = [("len", u16), ("filter", ctypes.POINTER(Insn))]
+# BPF_RET | BPF_K, SECCOMP_RET_ALLOW
+prog = Prog(1, (Insn * 1)(Insn(0x06, 0, 0, 0x7fff0000)))
+seccomp, kcmp = ctypes.c_long(int(sys.argv[1])), ctypes.c_long(int(sys.argv[2]))
+for flags in sys.argv[3:]:
+    ctypes.set_errno(0)
+    if flags == "kcmp":
+        r = libc.syscall(kcmp, ul(0), ul(0), ul(0))
+    else:
+        r = libc.syscall(seccomp, ul(1), ul(int(flags, 0)), ctypes.byref(prog))
+    print(ctypes.get_errno() if r == -1 else 0, flush=True)
+"#;
+
+#[test]
+fn no_filter_of_the_agent_gets_a_listener_even_once_ours_is_gone() {
+    let new_listener = libc::SECCOMP_FILTER_FLAG_NEW_LISTENER;
+    let tsync_esrch =
+        new_listener | libc::SECCOMP_FILTER_FLAG_TSYNC | libc::SECCOMP_FILTER_FLAG_TSYNC_ESRCH;
+    let nr = |n: c_long| n.to_string();
+    let args = [
+        nr(libc::SYS_seccomp),
+        nr(libc::SYS_kcmp),
+        // Our listener is alive: the kernel alone would say EBUSY.
+        format!("{new_listener:#x}"),
+        format!("{tsync_esrch:#x}"),
+        format!("{:#x}", 0xffff_ffff_0000_0000 | new_listener),
+        // The supervisor goes away.
+        "kcmp".to_owned(),
+        // Now the kernel alone would hand the agent a listener.
+        format!("{new_listener:#x}"),
+        // Narrowing itself still works, and still without a listener.
+        "0".to_owned(),
+        format!("{new_listener:#x}"),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (child, supervisor) = spawn_filtered(py(INSTALL, &args), WRITES, |socket| {
+        let listener = Listener::from(recv_fd(&socket).unwrap());
+        let mut seen = Vec::new();
+        while listener.wait().unwrap() == Wait::Ready {
+            let Some(n) = listener.recv().unwrap() else {
+                continue;
+            };
+            let event = describe(&n);
+            let last = event == Seen::Denied("kcmp");
+            if !last {
+                listener.respond(n.id, default_policy(&event)).unwrap();
+            }
+            seen.push(event);
+            if last {
+                // Unanswered: closing the listener fails the call with ENOSYS.
+                break;
+            }
+        }
+        seen
+    });
+    let output = child.unwrap().wait_with_output().unwrap();
+    let seen = supervisor.join().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let errnos: Vec<i32> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    let eperm = libc::EPERM;
+    assert_eq!(errnos, [eperm, eperm, eperm, libc::ENOSYS, eperm, 0, eperm]);
+    // Refused in the kernel: the supervisor never heard of the attempts.
+    assert_eq!(denied(&seen), ["kcmp"]);
 }
 
 #[test]
@@ -1565,4 +2136,21 @@ fn pointer_arrays_are_read_up_to_their_null() {
         seccomp::read_open_how_flags(me, pages.addr(16)).unwrap(),
         (libc::O_WRONLY | libc::O_CREAT) as u64
     );
+
+    // And its mode, the second u64; a struct open_how that ends on the last readable byte.
+    let how = words(&[(libc::O_WRONLY | libc::O_CREAT) as u64, 0o4755, 0]);
+    pages.bytes()[end - 24..end].copy_from_slice(&how);
+    assert_eq!(
+        seccomp::read_open_how_mode(me, pages.addr(end - 24)).unwrap(),
+        0o4755
+    );
+    assert_eq!(
+        seccomp::read_open_how_flags(me, pages.addr(end - 24)).unwrap(),
+        (libc::O_WRONLY | libc::O_CREAT) as u64
+    );
+    // The mode runs into the inaccessible page.
+    let err = seccomp::read_open_how_mode(me, pages.addr(end - 12)).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EFAULT));
+    let err = seccomp::read_open_how_mode(me, u64::MAX - 4).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EFAULT));
 }

@@ -26,7 +26,8 @@ pub enum Call {
         /// `execveat` flags (`AT_EMPTY_PATH`, `AT_SYMLINK_NOFOLLOW`); 0 for `execve`.
         flags: i32,
     },
-    /// `open`, `openat` or `creat` (whose flags are `O_CREAT | O_WRONLY | O_TRUNC`).
+    /// `open`, `openat` or `creat` (whose flags are `O_CREAT | O_WRONLY | O_TRUNC`). The mode of
+    /// a file it creates is [`open_mode`].
     Open {
         /// Directory fd of `openat`.
         dirfd: Option<i32>,
@@ -35,8 +36,9 @@ pub enum Call {
         /// The open flags.
         flags: i32,
     },
-    /// `openat2`: the flags are in the `open_how` struct, see
-    /// [`read_open_how_flags`](super::read_open_how_flags).
+    /// `openat2`: the flags and mode are in the `open_how` struct, see
+    /// [`read_open_how_flags`](super::read_open_how_flags) and
+    /// [`read_open_how_mode`](super::read_open_how_mode).
     OpenHow {
         /// Directory fd.
         dirfd: Option<i32>,
@@ -117,8 +119,9 @@ pub enum Call {
 
 /// Decodes a notification for a native system call (the filter kills every other architecture).
 ///
-/// A notified `clone`, `ioctl` or `personality` decodes as [`Call::Denied`] without re-checking its
-/// arguments: the filter only notifies them when the arguments are the denied ones.
+/// A notified `clone`, `ioctl`, `personality`, `chmod`, `fchmod`, `fchmodat`, `fchmodat2` or
+/// `socket` decodes as [`Call::Denied`] without re-checking its arguments: the filter only
+/// notifies them when the arguments are the denied ones.
 pub fn decode(nr: i32, args: [u64; 6]) -> Call {
     let [a0, a1, a2, a3, a4, _] = args;
     match c_long::from(nr) {
@@ -220,6 +223,36 @@ pub fn decode(nr: i32, args: [u64; 6]) -> Call {
             .find(|d| d.nr == nr)
             .map_or(Call::Other(nr), |d| Call::Denied { name: d.name }),
     }
+}
+
+/// The permission bits that a notified `open`, `openat` or `creat` asks for the file it creates,
+/// as the kernel takes them: the low 16 bits of the argument (a `umode_t`) masked with
+/// `S_IALLUGO` (`0o7777`, the set-id and sticky bits included), before the umask.
+///
+/// `Some(0)` when the call creates nothing: `open` and `openat` without `O_CREAT` or `O_TMPFILE`,
+/// whose mode the kernel ignores. `None` for every other call: `openat2` keeps its mode in its
+/// `struct open_how` ([`read_open_how_mode`](super::read_open_how_mode)), `mknod` and `mknodat`
+/// decode theirs in [`Call::Mknod`].
+pub fn open_mode(nr: i32, args: [u64; 6]) -> Option<u32> {
+    let (flags, mode) = match (c_long::from(nr), args) {
+        #[cfg(target_arch = "x86_64")]
+        (libc::SYS_open, [_, flags, mode, ..]) => (int(flags), mode),
+        (libc::SYS_openat, [_, _, flags, mode, ..]) => (int(flags), mode),
+        #[cfg(target_arch = "x86_64")]
+        (libc::SYS_creat, [_, mode, ..]) => (libc::O_CREAT, mode),
+        _ => return None,
+    };
+    // `O_TMPFILE` carries `O_DIRECTORY`, which alone creates nothing.
+    let creates = flags & (libc::O_CREAT | (libc::O_TMPFILE & !libc::O_DIRECTORY)) != 0;
+    Some(if creates { umode(mode) & S_IALLUGO } else { 0 })
+}
+
+/// Every permission bit of a mode: `S_ISUID`, `S_ISGID`, `S_ISVTX` and `rwx` for all three.
+const S_IALLUGO: u32 = 0o7777;
+
+/// The kernel reads `umode_t` arguments from the low 16 bits of the register.
+fn umode(arg: u64) -> u32 {
+    u32::from(arg as u16)
 }
 
 /// The kernel reads `int` arguments from the low 32 bits of the register.

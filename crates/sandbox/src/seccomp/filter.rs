@@ -30,17 +30,21 @@ const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
 /// `open_tree_attr` (Linux 6.15), numbered 467 on every architecture; libc does not name it yet.
 const SYS_OPEN_TREE_ATTR: c_long = 467;
+/// `fchmodat2` (Linux 6.6), numbered 452 on every architecture; libc names it on x86_64 only.
+const SYS_FCHMODAT2: c_long = 452;
 
 /// What the filter does with a call: the `SECCOMP_RET_*` values it returns.
 const NOTIFY: u32 = libc::SECCOMP_RET_USER_NOTIF;
 const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
 const KILL: u32 = libc::SECCOMP_RET_KILL_PROCESS;
 const ENOSYS: u32 = libc::SECCOMP_RET_ERRNO | (libc::ENOSYS as u32 & libc::SECCOMP_RET_DATA);
+const EPERM: u32 = libc::SECCOMP_RET_ERRNO | (libc::EPERM as u32 & libc::SECCOMP_RET_DATA);
 
 const LD_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
 const JEQ: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
 const JSET: u16 = (libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u16;
 const RET: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+const AND: u16 = (libc::BPF_ALU | libc::BPF_AND | libc::BPF_K) as u16;
 
 const NR: u32 = offset_of!(seccomp_data, nr) as u32;
 const ARCH: u32 = offset_of!(seccomp_data, arch) as u32;
@@ -61,6 +65,20 @@ const WRITE_INTENT: u32 =
 
 const TIOCSTI: u32 = libc::TIOCSTI as u32;
 const TIOCLINUX: u32 = libc::TIOCLINUX as u32;
+/// The mode bits that make a program run with its owner's or group's ids.
+const SET_ID_BITS: u32 = libc::S_ISUID | libc::S_ISGID;
+const CHMOD_WHEN: &str = "the mode sets S_ISUID or S_ISGID";
+const CHMOD_WHY: &str = "leaves a setuid or setgid program in a write scope, which the host mounts \
+                         without nosuid";
+
+/// `seccomp(2)`'s operation that installs a filter, and the flag asking for a listener with it.
+const SECCOMP_SET_MODE_FILTER: u32 = libc::SECCOMP_SET_MODE_FILTER;
+const NEW_LISTENER: u32 = libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32;
+
+/// `socket(2)`'s type argument: the type proper sits in these bits, `SOCK_NONBLOCK` and
+/// `SOCK_CLOEXEC` above them (the kernel's `SOCK_TYPE_MASK`).
+const SOCK_TYPE_MASK: u32 = 0xf;
+
 /// `personality` arguments that change nothing: `PER_LINUX`, and `0xffff_ffff`, which only queries.
 const PERSONA_UNCHANGED: [u32; 2] = [0, 0xffff_ffff];
 
@@ -70,11 +88,16 @@ pub struct FilterOptions {
     /// Notify read-only `open`/`openat` too, not only those with write intent. Costs a round trip
     /// to the supervisor for every file the agent opens.
     pub observe_reads: bool,
-    /// Without a network namespace (degraded mode): refuse `socket(2)` for UNIX sockets (the
-    /// host's D-Bus and agent sockets would be in reach) and for every IPv4/IPv6 socket that is
-    /// not TCP (UDP, raw). TCP is left to Landlock when `landlock_tcp`, and refused too otherwise.
+    /// Without a network namespace (degraded mode): `socket(2)` is an allowlist. Only plain TCP
+    /// is let through, `AF_INET` or `AF_INET6` with type `SOCK_STREAM` (`SOCK_NONBLOCK` and
+    /// `SOCK_CLOEXEC` may be added) and protocol 0 or `IPPROTO_TCP`, and only when
+    /// `landlock_tcp`, since Landlock then decides where it may connect and bind. Every other
+    /// `socket` call is refused and recorded: UNIX sockets (the host's D-Bus and agent sockets
+    /// would be in reach), UDP, raw, MPTCP and SCTP streams (which Landlock's TCP rules do not
+    /// cover), and every other family (`AF_NETLINK`, `AF_PACKET`, `AF_VSOCK`, …). `socketpair`
+    /// stays allowed: it makes a connected pair and no endpoint anyone else can reach.
     pub restrict_sockets: bool,
-    /// Landlock controls TCP connect and bind (ABI ≥ 4).
+    /// Landlock controls TCP connect and bind (ABI ≥ 4). Only read with `restrict_sockets`.
     pub landlock_tcp: bool,
 }
 
@@ -83,7 +106,8 @@ pub struct FilterOptions {
 #[derive(Clone, Copy, Debug)]
 enum When {
     Always,
-    /// `args[arg]` has a bit of `mask` set.
+    /// `args[arg]` has a bit of `mask` set (its low 32 bits: also right for a `umode_t`, whose
+    /// 16 bits are the low ones, as long as `mask` fits in them).
     AnyBit {
         arg: u32,
         mask: u32,
@@ -124,6 +148,20 @@ const fn always(name: &'static str, nr: c_long, why: &'static str) -> DeniedSysc
     }
 }
 
+/// A `chmod`-like call whose mode is `args[mode_arg]`: denied when the mode sets a set-id bit.
+const fn set_id(name: &'static str, nr: c_long, mode_arg: u32) -> DeniedSyscall {
+    DeniedSyscall {
+        name,
+        nr: nr as i32,
+        when: CHMOD_WHEN,
+        why: CHMOD_WHY,
+        rule: When::AnyBit {
+            arg: mode_arg,
+            mask: SET_ID_BITS,
+        },
+    }
+}
+
 const MOUNT_TREE: &str = "reshapes the mount tree the sandbox built";
 const NEW_MOUNT_API: &str = "reshapes the mount tree through the new mount API";
 const NAMESPACES: &str = "makes or joins namespaces: a new user namespace hands back every \
@@ -150,6 +188,11 @@ static DENIED: &[DeniedSyscall] = &[
         "process_vm_writev",
         libc::SYS_process_vm_writev,
         "writes another process's memory",
+    ),
+    always(
+        "memfd_secret",
+        libc::SYS_memfd_secret,
+        "memory that even the supervisor cannot read: arguments kept there hide from the observer",
     ),
     always("mount", libc::SYS_mount, MOUNT_TREE),
     always("umount2", libc::SYS_umount2, MOUNT_TREE),
@@ -304,6 +347,11 @@ static DENIED: &[DeniedSyscall] = &[
             values: [TIOCSTI, TIOCLINUX],
         },
     },
+    #[cfg(target_arch = "x86_64")]
+    set_id("chmod", libc::SYS_chmod, 1),
+    set_id("fchmod", libc::SYS_fchmod, 1),
+    set_id("fchmodat", libc::SYS_fchmodat, 2),
+    set_id("fchmodat2", SYS_FCHMODAT2, 2),
 ];
 
 /// Observed calls that are always notified. `open` and `openat` depend on the options and are
@@ -357,6 +405,7 @@ pub fn program(opts: &FilterOptions) -> Vec<sock_filter> {
         ret(ENOSYS),
     ];
     emit(&mut p, libc::SYS_clone3, ENOSYS, When::Always);
+    emit_listener_rule(&mut p);
 
     // Opens are the busiest notified calls, so they come first.
     let opens = |arg| {
@@ -385,20 +434,42 @@ pub fn program(opts: &FilterOptions) -> Vec<sock_filter> {
     p
 }
 
-/// `socket(domain, type, …)` in degraded mode: `AF_UNIX` refused; `AF_INET`/`AF_INET6` refused
-/// unless the type is `SOCK_STREAM` and Landlock controls TCP; other families allowed.
-fn emit_socket_rule(p: &mut Vec<sock_filter>, tcp_allowed: bool) {
-    const AND: u16 = (libc::BPF_ALU | libc::BPF_AND | libc::BPF_K) as u16;
+/// `seccomp(SECCOMP_SET_MODE_FILTER, flags, …)` with `SECCOMP_FILTER_FLAG_NEW_LISTENER` in
+/// `flags`: `EPERM` in the kernel, so that no filter the agent installs can ever have a listener
+/// (see the module docs). Every other `seccomp` call is allowed.
+fn emit_listener_rule(p: &mut Vec<sock_filter>) {
     p.extend([
-        jump(JEQ, libc::SYS_socket as u32, 0, 9),
+        jump(JEQ, libc::SYS_seccomp as u32, 0, 6),
         load(arg_low(0)),
-        jump(JEQ, libc::AF_UNIX as u32, 5, 0),
+        jump(JEQ, SECCOMP_SET_MODE_FILTER, 0, 3),
+        load(arg_low(1)),
+        jump(JSET, NEW_LISTENER, 0, 1),
+        ret(EPERM),
+        ret(ALLOW),
+    ]);
+}
+
+/// `socket(domain, type, protocol)` in degraded mode: allowed only for `AF_INET`/`AF_INET6`,
+/// `SOCK_STREAM` and protocol 0 or `IPPROTO_TCP`, and only when Landlock controls TCP; notified
+/// (and refused) otherwise.
+fn emit_socket_rule(p: &mut Vec<sock_filter>, tcp_allowed: bool) {
+    if !tcp_allowed {
+        emit(p, libc::SYS_socket, NOTIFY, When::Always);
+        return;
+    }
+    p.extend([
+        jump(JEQ, libc::SYS_socket as u32, 0, 11),
+        load(arg_low(0)),
         jump(JEQ, libc::AF_INET as u32, 1, 0),
-        jump(JEQ, libc::AF_INET6 as u32, 0, 4),
+        jump(JEQ, libc::AF_INET6 as u32, 0, 6),
         load(arg_low(1)),
         // The type's low bits; SOCK_NONBLOCK and SOCK_CLOEXEC sit above them.
-        jump(AND, 0xf, 0, 0),
-        jump(JEQ, libc::SOCK_STREAM as u32, u8::from(tcp_allowed), 0),
+        and(SOCK_TYPE_MASK),
+        jump(JEQ, libc::SOCK_STREAM as u32, 0, 3),
+        load(arg_low(2)),
+        // Protocol 0 picks TCP for an IPv4/IPv6 stream; IPPROTO_MPTCP, IPPROTO_SCTP, … do not.
+        jump(JEQ, 0, 2, 0),
+        jump(JEQ, libc::IPPROTO_TCP as u32, 1, 0),
         ret(NOTIFY),
         ret(ALLOW),
     ]);
@@ -456,6 +527,16 @@ const fn load(offset: u32) -> sock_filter {
         jt: 0,
         jf: 0,
         k: offset,
+    }
+}
+
+/// `A &= k`.
+const fn and(k: u32) -> sock_filter {
+    sock_filter {
+        code: AND,
+        jt: 0,
+        jf: 0,
+        k,
     }
 }
 

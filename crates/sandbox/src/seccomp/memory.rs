@@ -7,6 +7,7 @@
 #![allow(unsafe_code)]
 
 use std::io;
+use std::mem::offset_of;
 use std::ptr;
 
 /// The kernel's limit on a path, counting its terminating NUL: the `max` to pass to
@@ -68,6 +69,20 @@ pub fn read_open_how_flags(pid: u32, addr: u64) -> io::Result<u64> {
     peek(pid, addr, &mut flags)?;
     Ok(u64::from_ne_bytes(flags))
 }
+
+/// Reads `open_how.mode` (the second field, a `u64`, of `linux/openat2.h`'s `struct open_how`) of
+/// an `openat2` call: the permission bits of the file it creates. The kernel refuses the call
+/// (`EINVAL`) if this has bits outside `0o7777`, or is not 0 without `O_CREAT` or `O_TMPFILE`.
+pub fn read_open_how_mode(pid: u32, addr: u64) -> io::Result<u64> {
+    let mut mode = [0; WORD];
+    let at = addr.checked_add(OPEN_HOW_MODE).ok_or_else(fault)?;
+    peek(pid, at, &mut mode)?;
+    Ok(u64::from_ne_bytes(mode))
+}
+
+/// Where `mode` sits in `struct open_how`, after the `u64` flags.
+const OPEN_HOW_MODE: u64 = offset_of!(libc::open_how, mode) as u64;
+const _: () = assert!(offset_of!(libc::open_how, flags) == 0 && OPEN_HOW_MODE == 8);
 
 /// Reads at most `limit` bytes from `addr` in chunks that never cross a page boundary, handing
 /// each to `take` until it returns true. Returns whether it did.
