@@ -370,6 +370,23 @@ fn denied(
     }
 }
 
+/// Creating a file with the setuid or setgid bit is refused like `chmod u+s` is: the sandbox's
+/// mounts are nosuid, the host's are not.
+fn set_id_mode(pid: u32, mode: Option<u32>) -> Option<(Response, Vec<Observation>)> {
+    let mode = mode?;
+    (mode & 0o6000 != 0).then(|| {
+        (
+            Response::Error(libc::EPERM),
+            vec![denied(
+                pid,
+                "create a setuid or setgid file",
+                "seccomp-notify",
+                Some(format!("mode {mode:o}")),
+            )],
+        )
+    })
+}
+
 fn has_parent_dir(p: &Path) -> bool {
     p.components().any(|c| c == std::path::Component::ParentDir)
 }
@@ -479,17 +496,32 @@ fn judge(
                 }],
             )
         }
-        Call::Open { dirfd, path, flags } => open(&t, view, dirfd, path, flags),
+        Call::Open { dirfd, path, flags } => {
+            if let Some(refused) = set_id_mode(pid, seccomp::open_mode(n.nr, n.args)) {
+                return refused;
+            }
+            open(&t, view, dirfd, path, flags)
+        }
         Call::OpenHow { dirfd, path, how } => {
             let flags = seccomp::read_open_how_flags(pid, how).map_or(libc::O_RDWR, |f| f as i32);
+            if flags & (libc::O_CREAT | libc::O_TMPFILE) != 0 {
+                let mode = seccomp::read_open_how_mode(pid, how).map_or(0o7777, |m| m as u32);
+                if let Some(refused) = set_id_mode(pid, Some(mode & 0o7777)) {
+                    return refused;
+                }
+            }
             open(&t, view, dirfd, path, flags)
         }
         Call::Unlink { dirfd, path, .. } => {
             change(&t, view, dirfd, path, WriteOp::Delete, "delete")
         }
-        Call::Mkdir { dirfd, path } | Call::Mknod { dirfd, path, .. } => {
+        Call::Mknod { dirfd, path, mode } => {
+            if let Some(refused) = set_id_mode(pid, Some(mode & 0o7777)) {
+                return refused;
+            }
             change(&t, view, dirfd, path, WriteOp::Create, "create")
         }
+        Call::Mkdir { dirfd, path } => change(&t, view, dirfd, path, WriteOp::Create, "create"),
         Call::Truncate { path } => change(&t, view, None, path, WriteOp::Truncate, "truncate"),
         Call::Symlink {
             new_dirfd,

@@ -925,3 +925,25 @@ fn etc_shows_only_what_any_user_may_read() {
         out.stdout_lacks("LISTED");
     }
 }
+
+sessiontest!(setuid_files_cannot_be_made, |env, who| {
+    setup(env, "sandbox", AGENT);
+    let script = r#"cp /bin/true src/t; chmod u+s src/t; echo chmod:$?; python3 -c 'import os; os.open("src/u", os.O_CREAT | os.O_WRONLY, 0o4755)'; echo open:$?; ls -l src"#;
+    let out = run(env, who, &["--", "sh", "-c", script]).run();
+    out.success().stdout_lacks("chmod:0").stdout_lacks("open:0");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(env.project.join("src/t"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o6000, 0, "{mode:o}");
+    assert!(!env.project.join("src/u").exists());
+    let entries = ledger(env);
+    assert_violation(&entries, "syscall fchmodat", "seccomp", "");
+    assert_violation(
+        &entries,
+        "create a setuid or setgid file",
+        "seccomp-notify",
+        "mode 4755",
+    );
+});
