@@ -59,6 +59,9 @@ pub enum Command {
     /// Run a command as the agent, in a sandbox built from its grant, recording everything in the
     /// audit ledger. Exits with the agent's exit code.
     Run(RunArgs),
+    /// Run an OpenQASM 2/3 circuit on the local backend (statevector, density matrix, noisy
+    /// trajectories; noise from a calibration snapshot) and print its counts.
+    Submit(SubmitArgs),
     /// Probe what this machine offers the sandbox (user namespaces, Landlock, seccomp, overlay,
     /// cgroups) with a real minimal sandbox, and print the fix for anything missing.
     Doctor {
@@ -77,6 +80,59 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out_dir: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// The circuit (OpenQASM 2.0 or 3).
+    pub file: PathBuf,
+    /// The local backend.
+    #[arg(long, value_enum, default_value_t = LocalBackend::Statevector)]
+    pub backend: LocalBackend,
+    /// A calibration snapshot: IBM backend properties JSON or an IonQ characterization.
+    #[arg(long, value_name = "FILE")]
+    pub calibration: Option<PathBuf>,
+    /// Shots.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub shots: u64,
+    /// Seed: the same circuit, seed and calibration give the same counts on any machine [default: random, printed]
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Worker threads (0: all cores); the counts do not depend on it.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The local backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LocalBackend {
+    /// Ideal statevector.
+    #[value(name = "local:statevector")]
+    Statevector,
+    /// Density matrix (exact; noisy with --calibration).
+    #[value(name = "local:density")]
+    Density,
+    /// Noisy statevector trajectories.
+    #[value(name = "local:trajectories")]
+    Trajectories,
+    /// Noise from --calibration: density matrix when it fits, trajectories otherwise.
+    #[value(name = "local:noisy")]
+    Noisy,
+}
+
+impl LocalBackend {
+    /// As the CLI spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            LocalBackend::Statevector => "local:statevector",
+            LocalBackend::Density => "local:density",
+            LocalBackend::Trajectories => "local:trajectories",
+            LocalBackend::Noisy => "local:noisy",
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -41,3 +41,5 @@ mod policies;
 mod refusals;
 #[path = "cli/run.rs"]
 mod run;
+#[path = "cli/submit.rs"]
+mod submit;

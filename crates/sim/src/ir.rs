@@ -154,6 +154,69 @@ pub struct Circuit {
     pub instructions: Vec<Instruction>,
 }
 
+impl Instruction {
+    /// The qubits this instruction touches.
+    pub fn qubits(&self) -> Vec<usize> {
+        match self {
+            Instruction::Gate { qubits, .. } | Instruction::Barrier { qubits } => qubits.clone(),
+            Instruction::Measure { qubit, .. } | Instruction::Reset { qubit } => vec![*qubit],
+            Instruction::Conditional { instruction, .. } => instruction.qubits(),
+        }
+    }
+
+    fn map_qubits(&self, f: &impl Fn(usize) -> usize) -> Instruction {
+        match self {
+            Instruction::Gate { gate, qubits } => Instruction::Gate {
+                gate: *gate,
+                qubits: qubits.iter().map(|q| f(*q)).collect(),
+            },
+            Instruction::Barrier { qubits } => Instruction::Barrier {
+                qubits: qubits.iter().map(|q| f(*q)).collect(),
+            },
+            Instruction::Measure { qubit, clbit } => Instruction::Measure {
+                qubit: f(*qubit),
+                clbit: *clbit,
+            },
+            Instruction::Reset { qubit } => Instruction::Reset { qubit: f(*qubit) },
+            Instruction::Conditional {
+                condition,
+                instruction,
+            } => Instruction::Conditional {
+                condition: condition.clone(),
+                instruction: Box::new(instruction.map_qubits(f)),
+            },
+        }
+    }
+}
+
+impl Circuit {
+    /// The same circuit on qubits `0..k`, keeping only the `k` qubits it uses, and the layout:
+    /// `layout[i]` is the original number of new qubit `i` (in increasing order). A circuit
+    /// written on a device's physical qubits (`$101`, `$102`) then simulates as two qubits, with
+    /// the noise model remapped by the same layout.
+    pub fn compact(&self) -> (Circuit, Vec<usize>) {
+        let mut used: Vec<usize> = self
+            .instructions
+            .iter()
+            .flat_map(Instruction::qubits)
+            .collect();
+        used.sort_unstable();
+        used.dedup();
+        let index = |q: usize| used.binary_search(&q).unwrap_or(q);
+        let circuit = Circuit {
+            num_qubits: used.len(),
+            num_clbits: self.num_clbits,
+            cregs: self.cregs.clone(),
+            instructions: self
+                .instructions
+                .iter()
+                .map(|i| i.map_qubits(&index))
+                .collect(),
+        };
+        (circuit, used)
+    }
+}
+
 fn c(re: f64, im: f64) -> C64 {
     C64::new(re, im)
 }
@@ -412,6 +475,37 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn compact_keeps_only_the_qubits_used() {
+        let c = Circuit {
+            num_qubits: 103,
+            num_clbits: 2,
+            cregs: vec![],
+            instructions: vec![
+                Instruction::Gate {
+                    gate: Gate::CX,
+                    qubits: vec![102, 7],
+                },
+                Instruction::Measure {
+                    qubit: 102,
+                    clbit: 0,
+                },
+                Instruction::Conditional {
+                    condition: Condition {
+                        clbits: vec![0],
+                        value: 1,
+                    },
+                    instruction: Box::new(Instruction::Reset { qubit: 7 }),
+                },
+            ],
+        };
+        let (small, layout) = c.compact();
+        assert_eq!(layout, vec![7, 102]);
+        assert_eq!(small.num_qubits, 2);
+        assert_eq!(small.instructions[0].qubits(), vec![1, 0]);
+        assert_eq!(small.instructions[2].qubits(), vec![0]);
     }
 
     #[test]

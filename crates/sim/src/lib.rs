@@ -8,8 +8,11 @@
 //! counts on any machine and thread count; [`compare`] measures how far two distributions are.
 //! Nothing here knows about agents.
 
+pub mod compare;
+pub mod engine;
 pub mod ir;
 pub mod noise;
+pub mod qasm;
 pub mod run;
 
 pub use ir::{Circuit, Gate, Instruction};

@@ -6,6 +6,7 @@ mod init;
 mod manifest;
 mod policy;
 mod run;
+mod submit;
 mod witness;
 
 use std::io::Write;
@@ -49,6 +50,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
                 Command::Witness(cmd) => witness::run(cmd),
                 Command::Run(args) => return run::run(&dirs, &args),
                 Command::Doctor { json } => doctor::run(json),
+                Command::Submit(args) => submit::run(&args),
                 Command::Completions { .. } | Command::Man { .. } => Ok(Code::Ok),
             };
             code.map(|c| c as u8)

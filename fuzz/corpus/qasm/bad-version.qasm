@@ -1,0 +1,2 @@
+OPENQASM 4.0;
+qubit q;

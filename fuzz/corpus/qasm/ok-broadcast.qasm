@@ -1,0 +1,14 @@
+OPENQASM 2.0;
+include "qelib1.inc";
+qreg a[2];
+qreg b[2];
+creg c[2];
+creg d[2];
+h a;
+cx a, b;
+cx a[0], b;
+reset a;
+barrier a, b[1];
+measure b -> c;
+if (c == 2) x a;
+measure a -> d;
