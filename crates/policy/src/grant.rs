@@ -43,6 +43,14 @@ pub const PROTECTED: &[&str] = &[
     ".git/hooks",
     ".git/config",
     ".git/info",
+    // Files that make git read its configuration or hooks from elsewhere.
+    ".git/commondir",
+    ".git/config.worktree",
+    ".git/modules",
+    ".git/worktrees",
+    // Common `core.hooksPath` targets.
+    ".githooks",
+    ".husky",
     ".gitmodules",
     ".github",
     ".gitlab-ci.yml",
@@ -63,6 +71,11 @@ pub const PROTECTED: &[&str] = &[
     ".zlogin",
     ".config/fish",
     ".inputrc",
+    // Things the human's next login or command runs, when a scope holds the home directory.
+    ".local/bin",
+    ".cargo/bin",
+    ".config/systemd",
+    ".config/autostart",
 ];
 
 /// System directories no agent may write to (unless the home directory is inside one).
