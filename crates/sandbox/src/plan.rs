@@ -428,6 +428,12 @@ pub fn private_tmp(spec: &Spec) -> PathBuf {
 /// read stays unreadable for an agent that runs as root (which keeps owner rights without any
 /// capability). Bounded walk: four levels, 20,000 entries.
 pub fn etc_private() -> Vec<PathBuf> {
+    // Walked once per process: the plan and the view both need it.
+    static PRIVATE: std::sync::OnceLock<Vec<PathBuf>> = std::sync::OnceLock::new();
+    PRIVATE.get_or_init(walk_etc_private).clone()
+}
+
+fn walk_etc_private() -> Vec<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let mut out = Vec::new();
     let mut stack = vec![(PathBuf::new(), 0usize)];
