@@ -269,15 +269,7 @@ impl Target<'_> {
     fn resolve(&self, path: &Path, follow_last: bool) -> PathBuf {
         let root = self.root();
         let mut done = PathBuf::from("/");
-        let mut rest: Vec<std::ffi::OsString> = path
-            .components()
-            .filter_map(|c| match c {
-                std::path::Component::Normal(n) => Some(n.to_owned()),
-                std::path::Component::ParentDir => Some("..".into()),
-                _ => None,
-            })
-            .collect();
-        rest.reverse();
+        let mut rest = pending(path);
         let mut hops = 0;
         while let Some(c) = rest.pop() {
             if c == ".." {
@@ -302,16 +294,7 @@ impl Target<'_> {
                     if to.is_absolute() {
                         done = PathBuf::from("/");
                     }
-                    let mut parts: Vec<std::ffi::OsString> = to
-                        .components()
-                        .filter_map(|c| match c {
-                            std::path::Component::Normal(n) => Some(n.to_owned()),
-                            std::path::Component::ParentDir => Some("..".into()),
-                            _ => None,
-                        })
-                        .collect();
-                    parts.reverse();
-                    rest.extend(parts);
+                    rest.extend(pending(&to));
                 }
                 Ok(_) => done = next,
                 Err(_) => {
@@ -385,6 +368,20 @@ fn set_id_mode(pid: u32, mode: Option<u32>) -> Option<(Response, Vec<Observation
             )],
         )
     })
+}
+
+/// The names and `..`s of `p`, last first: the stack [`Target::resolve`] walks.
+fn pending(p: &Path) -> Vec<std::ffi::OsString> {
+    let mut parts: Vec<std::ffi::OsString> = p
+        .components()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(n) => Some(n.to_owned()),
+            std::path::Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect();
+    parts.reverse();
+    parts
 }
 
 fn has_parent_dir(p: &Path) -> bool {
