@@ -447,13 +447,15 @@ fn walk_etc_private() -> Vec<PathBuf> {
             if seen > 20_000 {
                 return out;
             }
+            // The type comes with the directory entry; only non-links need a stat for the mode
+            // (/etc/alternatives alone holds hundreds of links).
+            if e.file_type().map_or(true, |t| t.is_symlink()) {
+                continue;
+            }
             let Ok(md) = e.path().symlink_metadata() else {
                 continue;
             };
             let child = rel.join(e.file_name());
-            if md.file_type().is_symlink() {
-                continue;
-            }
             if md.permissions().mode() & 0o004 == 0 {
                 out.push(child);
             } else if md.is_dir() && level < 3 {
