@@ -80,7 +80,9 @@ pub enum SessionError {
     #[error("audit ledger: {0}")]
     Ledger(String),
     /// The sandbox could not be set up.
-    #[error("the sandbox could not be set up: {0}")]
+    #[error(
+        "the sandbox could not be set up: {0}; `qwarden doctor` shows what this machine lacks and how to fix it"
+    )]
     Sandbox(String),
     /// No kernel isolation is available and the human did not allow running without it.
     #[error(
@@ -629,10 +631,10 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
         }
     }
     drop(cleanup);
-    let code = match status {
-        Some(s) if libc_exited(s) => (s >> 8) & 0xff,
-        Some(s) => 128 + (s & 0x7f),
-        None => init_code,
+    let code = match (exit.code, exit.signal) {
+        (Some(c), _) => c,
+        (None, Some(sig)) => 128 + sig,
+        (None, None) => init_code,
     };
     Ok(Summary {
         session,
@@ -656,10 +658,6 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
         checkpoint_root: hex_of(&checkpoint.root),
         witnessed,
     })
-}
-
-fn libc_exited(status: i32) -> bool {
-    status & 0x7f == 0
 }
 
 fn digest_of(s: &str) -> Digest {

@@ -947,3 +947,66 @@ sessiontest!(setuid_files_cannot_be_made, |env, who| {
         "mode 4755",
     );
 });
+
+sessiontest!(a_sigterm_ends_the_session_the_normal_way, |env, who| {
+    setup(env, "sandbox", AGENT);
+    let script = "trap 'echo got-term; exit 3' TERM; echo started; while :; do sleep 1; done";
+    let stderr = env.scratch("stderr");
+    let mut running = run(env, who, &["--", "sh", "-c", script]).spawn(&stderr);
+    assert_eq!(running.line(), "started");
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &running.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert_eq!(running.line(), "got-term");
+    assert!(running.wait_for_eof(), "the session did not end");
+    // qwarden survived the signal and closed the session: session.end is the last entry.
+    let entries = ledger(env);
+    let last = entries.last().unwrap();
+    assert_eq!(last["kind"], "session.end", "{last}");
+    assert_eq!(last["exit"]["code"], 3, "{last}");
+});
+
+sessiontest!(
+    without_namespaces_orphans_do_not_outlive_the_agent,
+    |env, who| {
+        setup(env, "sandbox", AGENT);
+        // A grandchild reparented away from the agent still holds stdout; the session must kill it.
+        let script = "sh -c 'sleep 100000 & wait' & echo started; exit 0";
+        let stderr = env.scratch("stderr");
+        let mut running =
+            run(env, who, &["--no-namespaces", "--", "sh", "-c", script]).spawn(&stderr);
+        assert_eq!(running.line(), "started");
+        assert!(
+            running.wait_for_eof(),
+            "an orphan of the agent outlived the session"
+        );
+    }
+);
+
+sessiontest!(kernel_tunables_and_private_areas_are_bounded, |env, who| {
+    setup(env, "sandbox", AGENT);
+    let out = run(env, who, &["--", "sh", "-c", "cat /proc/self/mountinfo"]).run();
+    out.success();
+    let mount = |point: &str| {
+        out.stdout
+            .lines()
+            .find(|l| l.split_whitespace().nth(4) == Some(point))
+            .unwrap_or_else(|| panic!("no mount at {point}:\n{}", out.stdout))
+            .to_owned()
+    };
+    // /proc/sys is read-only at mount level, not only under Landlock.
+    let sys = mount("/proc/sys");
+    assert!(
+        sys.split_whitespace()
+            .nth(5)
+            .unwrap()
+            .split(',')
+            .any(|o| o == "ro"),
+        "{sys}"
+    );
+    // /tmp holds at most the session's memory limit (512 MiB in AGENT).
+    let tmp = mount("/tmp");
+    assert!(tmp.contains("size=524288k"), "{tmp}");
+});

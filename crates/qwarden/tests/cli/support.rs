@@ -602,6 +602,26 @@ impl Running {
         }
     }
 
+    /// The command's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits, without killing anything, until every process holding the command's standard
+    /// output has exited; false if that did not happen within the line timeout.
+    pub fn wait_for_eof(&mut self) -> bool {
+        loop {
+            match self.lines.recv_timeout(LINE_TIMEOUT) {
+                Ok(_) => continue,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    let _ = self.child.wait();
+                    return true;
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => return false,
+            }
+        }
+    }
+
     /// The next line of standard output.
     #[track_caller]
     pub fn line(&self) -> String {
