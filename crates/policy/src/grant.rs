@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 use crate::host::HostPattern;
 use crate::manifest::{AgentIdentity, BackendRef, Budget, DeviceRequest, Manifest, Registry};
 use crate::matrix::{Decision, Outcome, PolicyEngine, Question};
+use crate::net::{DenyListEntry, HostOverride, IpRange};
 use crate::paths::{PathContext, PathError};
 use crate::profile::{Limits, Profile, ProviderKind, Threshold};
 use crate::signature::Signer;
@@ -172,13 +173,27 @@ pub struct FilesystemGrant {
     pub protected: Vec<PathBuf>,
 }
 
-/// Granted egress.
+/// Granted egress: everything the egress proxy needs to decide a connection.
+///
+/// A host is refused when `deny` or `builtin_deny` matches it, else allowed when `allow` does. An
+/// allowed host's addresses (resolved by the proxy, or taken from `overrides`) must be public
+/// unicast unless a range in `allow_ranges` contains them; a cloud-metadata address only through a
+/// range that is exactly that one address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct NetworkGrant {
     /// Hosts the agent may reach.
     pub allow: Vec<HostPattern>,
     /// Hosts it may not reach even if `allow` matches (the profile's deny list).
     pub deny: Vec<HostPattern>,
+    /// Hosts it may not reach even if `allow` matches: [`crate::net::BUILTIN_DENY`] less the
+    /// entries the profile exempts.
+    pub builtin_deny: Vec<HostPattern>,
+    /// Address ranges the proxy may connect to although they are loopback, private, link-local,
+    /// carrier-grade NAT or cloud metadata (the profile's `egress.allow_ranges`).
+    pub allow_ranges: Vec<IpRange>,
+    /// Hosts the proxy connects to at a fixed address instead of resolving them (the profile's
+    /// `[egress.hosts]`). They grant nothing: the host must still be allowed.
+    pub overrides: Vec<HostOverride>,
 }
 
 /// A granted provider (the agent gets an ephemeral handle for it).
@@ -614,7 +629,9 @@ impl Evaluation<'_> {
             host: host.to_string(),
             requested,
             in_profile_allowlist: self.profile.egress.allow.iter().any(|a| a.covers(host)),
-            in_profile_denylist: self.profile.egress.deny.iter().any(|d| d.covers(host)),
+            // The profile's own deny list, or a built-in entry the profile does not exempt.
+            in_profile_denylist: self.profile.egress.deny.iter().any(|d| d.covers(host))
+                || !self.profile.egress.builtin_denials(host).is_empty(),
             // Only the endpoints of providers this manifest asks for: on prod an agent reaches its
             // own providers, not every provider the workstation has.
             provider_endpoint: self
@@ -634,9 +651,13 @@ impl Evaluation<'_> {
     }
 
     fn network(&self, items: &mut Vec<GrantItem>) -> NetworkGrant {
+        let egress = &self.profile.egress;
         let mut grant = NetworkGrant {
             allow: Vec::new(),
-            deny: self.profile.egress.deny.clone(),
+            deny: egress.deny.clone(),
+            builtin_deny: egress.builtin_deny(),
+            allow_ranges: egress.allow_ranges.clone(),
+            overrides: egress.hosts.clone(),
         };
         for m in &self.manifest.network {
             let mut candidates: Vec<HostPattern> = self
@@ -663,13 +684,53 @@ impl Evaluation<'_> {
                     capability: Capability::Network,
                     requested: m.value.to_string(),
                     granted: granted.then(|| c.to_string()),
-                    note: (granted && c != m.value)
-                        .then(|| "narrowed to the profile's allowlist".to_owned()),
+                    note: self.network_note(&c, granted, c != m.value),
                     decision,
                 });
             }
         }
         grant
+    }
+
+    /// What a reader of a network item should know: that it was narrowed, which built-in deny
+    /// entries refuse it, or which still apply under a granted pattern.
+    fn network_note(&self, host: &HostPattern, granted: bool, narrowed: bool) -> Option<String> {
+        let entry = |e: &DenyListEntry| format!("`{}` ({}, {})", e.pattern, e.service, e.kind);
+        let mut parts = Vec::new();
+        if granted {
+            if narrowed {
+                parts.push("narrowed to the profile's allowlist".to_owned());
+            }
+            let under: Vec<&DenyListEntry> = crate::net::builtin_deny_parsed()
+                .iter()
+                .filter(|(p, _)| !self.profile.egress.exempt.contains(p))
+                .filter(|(p, _)| p.intersect(host).is_some())
+                .map(|(_, e)| *e)
+                .collect();
+            if let Some(first) = under.first() {
+                parts.push(format!(
+                    "{} built-in deny entr{} still refuse hosts under it, e.g. {}",
+                    under.len(),
+                    if under.len() == 1 { "y" } else { "ies" },
+                    entry(first)
+                ));
+            }
+        } else {
+            let denials = self.profile.egress.builtin_denials(host);
+            if !denials.is_empty() {
+                let names: Vec<String> = denials.iter().map(|e| entry(e)).collect();
+                let quoted: Vec<String> = denials
+                    .iter()
+                    .map(|e| format!("\"{}\"", e.pattern))
+                    .collect();
+                parts.push(format!(
+                    "on qwarden's built-in deny list: {}; the profile can lift it with [egress] exempt = [{}]",
+                    names.join(", "),
+                    quoted.join(", ")
+                ));
+            }
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
     }
 
     fn submit_question(&self, backend: &BackendRef, shots: u64, requested: bool) -> Question {

@@ -51,6 +51,11 @@ impl HostPattern {
         matches!(self.host, HostPart::Wildcard(_))
     }
 
+    /// Whether this pattern is one IP address literal (`10.0.0.1`, `[::1]`) rather than a name.
+    pub fn is_ip_literal(&self) -> bool {
+        matches!(&self.host, HostPart::Exact(h) if canonical_ip(h).is_some())
+    }
+
     /// Whether the concrete `host` (a name or address, any case) and `port` match this pattern.
     pub fn matches(&self, host: &str, port: u16) -> bool {
         if self.port.is_some_and(|p| p != port) {
@@ -378,6 +383,15 @@ mod tests {
         assert!(p("::1").matches("0:0:0:0:0:0:0:1", 443));
         assert!(p("[2001:DB8::1]").matches("2001:db8:0::1", 443));
         assert!(p("1.2.3.4.example").matches("1.2.3.4.example", 1));
+    }
+
+    #[test]
+    fn ip_literals_are_told_from_names() {
+        assert!(p("10.0.0.1:443").is_ip_literal());
+        assert!(p("[::1]").is_ip_literal());
+        assert!(!p("api.ionq.co").is_ip_literal());
+        assert!(!p("1.2.3.4.example").is_ip_literal());
+        assert!(!p("*.quantum.ibm.com").is_ip_literal());
     }
 
     #[test]

@@ -13,15 +13,21 @@ pub mod grant;
 pub mod host;
 pub mod manifest;
 pub mod matrix;
+pub mod net;
 pub mod paths;
 pub mod profile;
 pub mod signature;
 pub mod tier;
 pub mod verified;
 
-pub use grant::{Action, Grant, GrantItem};
+pub use grant::{Action, Grant, GrantItem, NetworkGrant};
+pub use host::HostPattern;
 pub use manifest::Manifest;
 pub use matrix::{Decision, Outcome, PolicyEngine};
+pub use net::{
+    BUILTIN_DENY, DENY_KINDS, DenyListEntry, HostOverride, HostOverrideError, IpRange,
+    IpRangeError, builtin_deny,
+};
 pub use profile::Profile;
 pub use tier::Tier;
 pub use verified::VerifiedManifest;

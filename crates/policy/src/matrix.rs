@@ -127,7 +127,8 @@ pub enum Question {
         requested: bool,
         /// The profile's egress allowlist covers it.
         in_profile_allowlist: bool,
-        /// The profile's egress deny list covers it.
+        /// The profile's egress deny list, or an entry of the built-in deny list that the profile
+        /// does not exempt, covers it.
         in_profile_denylist: bool,
         /// A configured provider's endpoint covers it.
         provider_endpoint: bool,

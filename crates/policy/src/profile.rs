@@ -14,6 +14,11 @@ use crate::host::HostPattern;
 use crate::manifest::{Registry, is_name};
 use crate::tier::Tier;
 
+mod egress;
+
+pub use egress::Egress;
+use egress::RawEgress;
+
 /// A parsed, validated workstation profile.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Profile {
@@ -215,15 +220,6 @@ fn one() -> u32 {
     1
 }
 
-/// The `[egress]` table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
-pub struct Egress {
-    /// Hosts any agent on this workstation may be granted.
-    pub allow: Vec<HostPattern>,
-    /// Hosts no agent may reach, whatever else allows them.
-    pub deny: Vec<HostPattern>,
-}
-
 /// Resource limits: a manifest may ask for less, never more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -357,16 +353,6 @@ fn default_roles() -> Vec<String> {
 struct RawApprovals {
     staging: Option<Spanned<Threshold>>,
     prod: Option<Spanned<Threshold>>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-#[serde(expecting = "a table")]
-struct RawEgress {
-    #[serde(default)]
-    allow: Vec<Spanned<String>>,
-    #[serde(default)]
-    deny: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -549,24 +535,7 @@ impl Profile {
             }
         };
 
-        let mut host_list = |list: Vec<Spanned<String>>, key: &str| {
-            let mut out = Vec::new();
-            for h in list {
-                match h.get_ref().parse::<HostPattern>() {
-                    Ok(p) => out.push(p),
-                    Err(e) => fail(
-                        h.span(),
-                        format!("egress.{key}: {e}"),
-                        "write `host`, `*.domain` or `host:port`",
-                    ),
-                }
-            }
-            out
-        };
-        let egress = Egress {
-            allow: host_list(raw.egress.allow, "allow"),
-            deny: host_list(raw.egress.deny, "deny"),
-        };
+        let egress = egress::parse(raw.egress, &mut fail);
 
         let sandbox = SandboxSettings {
             read_only: raw.sandbox.read_only,
@@ -731,6 +700,20 @@ prod = {{ threshold = 2, deny_threshold = 1 }}
 allow = {egress_allow}
 # Hosts no agent may reach, whatever else allows them.
 deny = []
+# qwarden also refuses file-sharing, paste, tunnel, request-capture and object-storage hosts that a
+# broad allow pattern would sweep in (README.md, "Built-in deny list"). Lift an entry by writing it
+# exactly as listed, e.g. exempt = ["*.s3.amazonaws.com"] for a lab whose agents use S3.
+exempt = []
+# The proxy never connects to loopback, private, link-local, carrier-grade NAT or cloud-metadata
+# addresses unless a range here contains the address, e.g. allow_ranges = ["127.0.0.1/32",
+# "10.20.0.0/16"]. A cloud-metadata address (169.254.169.254) opens only through a range that is
+# exactly that one address.
+allow_ranges = []
+
+# Host -> address overrides for tests and air-gapped labs: the proxy connects to the address instead
+# of resolving the name. The address must still pass allow_ranges (a loopback one needs an entry).
+# [egress.hosts]
+# "api.quantum.ibm.com" = "127.0.0.1:8443"
 
 [packages]
 # Registries staging agents may install from (sandbox follows the manifest; prod never installs).

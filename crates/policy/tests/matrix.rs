@@ -1182,6 +1182,8 @@ struct Opts {
     registries: &'static str,
     allow: &'static str,
     deny: &'static str,
+    /// More of the `[egress]` table (and its sub-tables), after `deny`.
+    egress: &'static str,
 }
 
 impl Default for Opts {
@@ -1191,6 +1193,7 @@ impl Default for Opts {
             registries: r#"["pypi"]"#,
             allow: r#"["quantum.cloud.ibm.com", "*.quantum.cloud.ibm.com", "iam.cloud.ibm.com", "api.ionq.co", "pypi.org"]"#,
             deny: r#"["blocked.quantum.cloud.ibm.com"]"#,
+            egress: "",
         }
     }
 }
@@ -1225,7 +1228,7 @@ prod = {{ threshold = 3, deny_threshold = 1 }}
 [egress]
 allow = {}
 deny = {}
-
+{}
 [packages]
 registries = {}
 
@@ -1235,7 +1238,7 @@ processes = 256
 open_files = 1024
 cpu_seconds = 3600
 "#,
-        o.allow_on_prod, o.allow, o.deny, o.registries
+        o.allow_on_prod, o.allow, o.deny, o.egress, o.registries
     );
     Profile::parse(&text, Path::new("/etc/qwarden/profile.toml")).unwrap()
 }
@@ -2289,6 +2292,187 @@ fn network_is_the_manifest_cut_down_to_the_profile() {
         Some("api.quantum.cloud.ibm.com:443")
     );
     assert_eq!(g3.items[1].note, None);
+}
+
+#[test]
+fn the_built_in_deny_list_refuses_at_grant_time_unless_exempt() {
+    use qwarden_policy::host::HostPattern;
+    use qwarden_policy::net::{BUILTIN_DENY, HostOverride, builtin_deny};
+    let h = |s: &str| s.parse::<HostPattern>().unwrap();
+    let fx = Fx::new();
+    let engine = engine();
+    let m = fx.manifest(
+        "[network]\nallow = [\"*.ngrok.io\", \"x.s3.amazonaws.com\", \"braket.us-east-1.amazonaws.com\", \"*.amazonaws.com\", \"pastebin.com\", \"pypi.org\"]\n",
+    );
+    let broad = Opts {
+        allow: r#"["*.ngrok.io", "*.amazonaws.com", "pastebin.com", "pypi.org"]"#,
+        ..Opts::default()
+    };
+    let denied = |policies: &[&str]| policies.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>();
+    for tier in [Tier::Sandbox, Tier::Staging] {
+        let p = profile(tier, &broad);
+        let g = fx.grant(&m, &p, &engine);
+        let refused: Vec<(&str, Vec<String>)> = g
+            .refused()
+            .map(|i| (i.requested.as_str(), i.decision.policies.clone()))
+            .collect();
+        assert_eq!(
+            refused,
+            [
+                ("*.ngrok.io", denied(&["network.profile-denylist"])),
+                ("x.s3.amazonaws.com", denied(&["network.profile-denylist"])),
+                ("pastebin.com", denied(&["network.profile-denylist"])),
+            ],
+            "{tier}"
+        );
+        let ngrok = g
+            .items
+            .iter()
+            .find(|i| i.requested == "*.ngrok.io")
+            .unwrap();
+        assert!(
+            ngrok.decision.reasons[0].contains("qwarden's built-in list"),
+            "{:?}",
+            ngrok.decision.reasons
+        );
+        assert_eq!(
+            ngrok.note.as_deref(),
+            Some(
+                "on qwarden's built-in deny list: `*.ngrok.io` (ngrok, tunnel); the profile can lift it with [egress] exempt = [\"*.ngrok.io\"]"
+            )
+        );
+        let s3 = g
+            .items
+            .iter()
+            .find(|i| i.requested == "x.s3.amazonaws.com")
+            .unwrap();
+        assert!(
+            s3.note
+                .as_deref()
+                .unwrap()
+                .contains("`*.s3.amazonaws.com` (Amazon S3, object-storage)"),
+            "{s3:?}"
+        );
+        // Granted, with a word about what the deny list still refuses under it.
+        assert_eq!(
+            g.network.allow,
+            [
+                h("braket.us-east-1.amazonaws.com"),
+                h("*.amazonaws.com"),
+                h("pypi.org")
+            ]
+        );
+        let amazon = g
+            .items
+            .iter()
+            .find(|i| i.requested == "*.amazonaws.com")
+            .unwrap();
+        let note = amazon.note.as_deref().unwrap();
+        assert!(
+            note.contains("built-in deny entries still refuse hosts under it"),
+            "{note}"
+        );
+        let braket = g
+            .items
+            .iter()
+            .find(|i| i.requested == "braket.us-east-1.amazonaws.com")
+            .unwrap();
+        assert_eq!(braket.note, None);
+        // Everything the proxy needs rides along.
+        assert_eq!(g.network.builtin_deny, builtin_deny());
+        assert_eq!(g.network.deny, [h("blocked.quantum.cloud.ibm.com")]);
+        assert!(g.network.allow_ranges.is_empty() && g.network.overrides.is_empty());
+        // `policy check` agrees, for concrete hosts.
+        let check = |host: &str| fx.check(&m, &p, &engine, Action::Connect(host.into()));
+        assert_decision(
+            &check("abc.ngrok.io:443"),
+            Outcome::Deny,
+            &["network.profile-denylist"],
+        );
+        assert_decision(
+            &check("bucket.s3.amazonaws.com:443"),
+            Outcome::Deny,
+            &["network.profile-denylist"],
+        );
+        assert_decision(
+            &check("braket.us-east-1.amazonaws.com:443"),
+            Outcome::Allow,
+            &["network.profile-allowlist"],
+        );
+    }
+
+    // On prod, the deny list and the provider rule both refuse.
+    let g = fx.grant(&m, &profile(Tier::Prod, &broad), &engine);
+    let ngrok = g
+        .items
+        .iter()
+        .find(|i| i.requested == "*.ngrok.io")
+        .unwrap();
+    assert_decision(
+        &ngrok.decision,
+        Outcome::Deny,
+        &["network.profile-denylist", "network.prod-providers-only"],
+    );
+
+    // Exempting entries lifts exactly them; ranges and overrides reach the grant.
+    let exempt = Opts {
+        egress: "exempt = [\"*.s3.amazonaws.com\", \"pastebin.com\"]\nallow_ranges = [\"127.0.0.1\", \"10.20.0.0/16\"]\n\n[egress.hosts]\n\"api.ionq.co\" = \"127.0.0.1:8443\"\n",
+        ..broad
+    };
+    let p = profile(Tier::Sandbox, &exempt);
+    let g = fx.grant(&m, &p, &engine);
+    let refused: Vec<&str> = g.refused().map(|i| i.requested.as_str()).collect();
+    assert_eq!(refused, ["*.ngrok.io"]);
+    assert_eq!(
+        g.network.allow,
+        [
+            h("x.s3.amazonaws.com"),
+            h("braket.us-east-1.amazonaws.com"),
+            h("*.amazonaws.com"),
+            h("pastebin.com"),
+            h("pypi.org")
+        ]
+    );
+    assert_eq!(g.network.builtin_deny.len(), BUILTIN_DENY.len() - 2);
+    assert!(!g.network.builtin_deny.contains(&h("*.s3.amazonaws.com")));
+    assert!(!g.network.builtin_deny.contains(&h("pastebin.com")));
+    assert!(g.network.builtin_deny.contains(&h("s3.amazonaws.com")));
+    assert!(g.network.builtin_deny.contains(&h("*.ngrok.io")));
+    assert_eq!(
+        g.network.allow_ranges,
+        [
+            "127.0.0.1/32".parse().unwrap(),
+            "10.20.0.0/16".parse().unwrap()
+        ]
+    );
+    assert_eq!(
+        g.network.overrides,
+        [HostOverride::new("api.ionq.co", "127.0.0.1:8443").unwrap()]
+    );
+    assert_decision(
+        &fx.check(
+            &m,
+            &p,
+            &engine,
+            Action::Connect("bucket.s3.amazonaws.com:443".into()),
+        ),
+        Outcome::Allow,
+        &["network.profile-allowlist"],
+    );
+    // The grant's JSON (what the audit log digests) carries the new fields.
+    let json = serde_json::to_value(&g.network).unwrap();
+    assert_eq!(
+        json["allow_ranges"],
+        serde_json::json!(["127.0.0.1/32", "10.20.0.0/16"])
+    );
+    assert_eq!(
+        json["overrides"],
+        serde_json::json!([{ "host": "api.ionq.co", "address": "127.0.0.1", "port": 8443 }])
+    );
+    assert_eq!(
+        json["builtin_deny"].as_array().unwrap().len(),
+        BUILTIN_DENY.len() - 2
+    );
 }
 
 #[test]

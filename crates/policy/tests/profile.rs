@@ -11,6 +11,7 @@ use std::path::Path;
 use qwarden_policy::diag::{Location, SourceError};
 use qwarden_policy::host::HostPattern;
 use qwarden_policy::manifest::Registry;
+use qwarden_policy::net::{BUILTIN_DENY, HostOverride, IpRange, builtin_deny};
 use qwarden_policy::profile::{Limits, MAX_PROFILE_BYTES, ProviderKind, Threshold};
 use qwarden_policy::{Profile, Tier};
 
@@ -59,6 +60,13 @@ prod = {{ threshold = 3, deny_threshold = 2 }}
 [egress]
 allow = ["*.quantum.cloud.ibm.com", "pypi.org:443"]
 deny = ["169.254.169.254", "metadata.google.internal"]
+exempt = ["*.s3.amazonaws.com", "gist.github.com", "*.S3.amazonaws.com."]
+allow_ranges = ["127.0.0.1", "10.20.0.0/16", "fd00::/8", "169.254.169.254/32", "127.0.0.1/32"]
+
+[egress.hosts]
+"api.quantum.ibm.com" = "127.0.0.1:8443"
+"IAM.cloud.ibm.com." = "[::1]:8444"
+"api.ionq.co" = "10.20.0.5"
 
 [packages]
 registries = ["pypi", "npm"]
@@ -170,6 +178,10 @@ fn host(s: &str) -> HostPattern {
     s.parse().unwrap()
 }
 
+fn range(s: &str) -> IpRange {
+    s.parse().unwrap()
+}
+
 // ------------------------------------------------------------------------------------------------
 // Good input.
 
@@ -197,6 +209,16 @@ fn every_template_parses_with_the_expected_values() {
         assert_eq!(p.approvals.for_tier(Tier::Prod), p.approvals.prod);
         assert_eq!(p.limits, Limits::default());
         assert!(p.egress.deny.is_empty());
+        assert!(p.egress.exempt.is_empty());
+        assert!(p.egress.allow_ranges.is_empty());
+        assert!(p.egress.hosts.is_empty());
+        assert_eq!(p.egress.builtin_deny(), builtin_deny());
+        for a in &p.egress.allow {
+            assert!(
+                p.egress.builtin_denials(a).is_empty(),
+                "{tier}: the template allows {a}, which the built-in deny list refuses"
+            );
+        }
         assert!(p.egress.allow.contains(&host("*.quantum.cloud.ibm.com")));
         assert_eq!(
             p.egress.allow.contains(&host("pypi.org")),
@@ -229,6 +251,33 @@ fn templates_with_their_commented_paths_enabled_parse() {
         let p = ok(&text);
         assert_eq!(p.paths.state_dir.as_deref(), Some("~/.local/state/qwarden"));
         assert!(p.paths.allowed_signers.is_some() && p.paths.policies.is_some());
+    }
+}
+
+#[test]
+fn templates_with_their_egress_examples_enabled_parse() {
+    for tier in Tier::ALL {
+        let template = Profile::template(tier);
+        let text = template
+            .replace("exempt = []", "exempt = [\"*.s3.amazonaws.com\"]")
+            .replace("allow_ranges = []", "allow_ranges = [\"127.0.0.1/32\"]")
+            .replace("# [egress.hosts]", "[egress.hosts]")
+            .replace("# \"api.quantum", "\"api.quantum");
+        assert_ne!(text, template);
+        let p = ok(&text);
+        assert_eq!(p.egress.exempt, [host("*.s3.amazonaws.com")], "{tier}");
+        assert_eq!(p.egress.allow_ranges, [range("127.0.0.1/32")]);
+        assert_eq!(
+            p.egress.hosts,
+            [HostOverride::new("api.quantum.ibm.com", "127.0.0.1:8443").unwrap()]
+        );
+        assert_eq!(p.egress.builtin_deny().len(), BUILTIN_DENY.len() - 1);
+        assert!(
+            !p.egress
+                .builtin_deny()
+                .contains(&host("*.s3.amazonaws.com"))
+        );
+        assert!(p.egress.builtin_deny().contains(&host("s3.amazonaws.com")));
     }
 }
 
@@ -278,6 +327,46 @@ fn complete_profile_parses_into_the_expected_values() {
     assert_eq!(
         p.egress.deny,
         [host("169.254.169.254"), host("metadata.google.internal")]
+    );
+    assert_eq!(
+        p.egress.exempt,
+        [host("*.s3.amazonaws.com"), host("gist.github.com")],
+        "written twice, kept once"
+    );
+    assert_eq!(
+        p.egress.allow_ranges,
+        [
+            range("127.0.0.1/32"),
+            range("10.20.0.0/16"),
+            range("fd00::/8"),
+            range("169.254.169.254/32"),
+        ]
+    );
+    assert!(p.egress.allow_ranges[3].is_single_address());
+    let hosts: Vec<String> = p.egress.hosts.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        hosts,
+        [
+            "api.quantum.ibm.com → 127.0.0.1:8443",
+            "iam.cloud.ibm.com → [::1]:8444",
+            "api.ionq.co → 10.20.0.5",
+        ],
+        "in file order, names in lower case"
+    );
+    let builtin = p.egress.builtin_deny();
+    assert_eq!(builtin.len(), BUILTIN_DENY.len() - 2);
+    assert!(!builtin.contains(&host("gist.github.com")));
+    assert!(builtin.contains(&host("gist.githubusercontent.com")));
+    assert!(
+        p.egress
+            .builtin_denials(&host("bucket.s3.amazonaws.com"))
+            .is_empty()
+    );
+    let ngrok = p.egress.builtin_denials(&host("abc.ngrok.io:443"));
+    assert_eq!(ngrok.len(), 1);
+    assert_eq!(
+        (ngrok[0].pattern, ngrok[0].service, ngrok[0].kind),
+        ("*.ngrok.io", "ngrok", "tunnel")
     );
     assert_eq!(p.package_registries, [Registry::Pypi, Registry::Npm]);
     assert_eq!(
@@ -527,6 +616,121 @@ fn bad_egress_patterns_point_at_the_array_element() {
         assert_error(e, place, &[key, reason]);
         assert_hint(e, "*.domain");
     }
+}
+
+#[test]
+fn exempt_entries_must_be_on_the_built_in_list() {
+    let text = with(
+        "[egress]\nexempt = [\n  \"mybucket.s3.amazonaws.com\",\n  \"*.ngrok.io:443\",\n  \"pypi.org\",\n  \"*\",\n  \"*.ngrok.io\",\n]\n",
+    );
+    let errors = errors(&text);
+    assert_eq!(errors.len(), 4, "{}", show(&errors));
+    assert_error(
+        &errors[0],
+        at(4, 3),
+        &[
+            "egress.exempt",
+            "`mybucket.s3.amazonaws.com`",
+            "not an entry of the built-in deny list",
+        ],
+    );
+    assert_hint(&errors[0], "e.g. `*.s3.amazonaws.com`");
+    assert_hint(&errors[0], "README.md");
+    assert_error(&errors[1], at(5, 3), &["`*.ngrok.io:443`", "not an entry"]);
+    assert_hint(&errors[1], "`*.ngrok.io`");
+    assert_error(&errors[2], at(6, 3), &["`pypi.org`", "not an entry"]);
+    assert_hint(&errors[2], "needs no exemption");
+    assert_hint(&errors[2], "qwarden policy explain --json");
+    assert_error(&errors[3], at(7, 3), &["egress.exempt", "every host"]);
+}
+
+#[test]
+fn bad_address_ranges_point_at_the_element_and_say_what_to_write() {
+    let text = with(
+        "[egress]\nallow_ranges = [\"10.0.0.0/8\", \"10.0.0.1/8\", \"10.0.0.0/33\", \"localhost\", \"[::1]/128\", \"fd00::1/8\"]\n",
+    );
+    let errors = errors(&text);
+    let expected = [
+        (
+            "\"10.0.0.1/8\"",
+            "bits are set after the first 8",
+            "`10.0.0.0/8`",
+        ),
+        ("\"10.0.0.0/33\"", "`/33`", "`10.0.0.0/32`"),
+        (
+            "\"localhost\"",
+            "not an IPv4 or IPv6 address",
+            "`10.0.0.0/8`",
+        ),
+        ("\"[::1]", "without brackets", "`::1`"),
+        ("\"fd00::1/8\"", "bits are set", "`fd00::/8`"),
+    ];
+    assert_eq!(errors.len(), expected.len(), "{}", show(&errors));
+    for (e, (needle, what, fix)) in errors.iter().zip(expected) {
+        assert_error(e, loc(&text, needle), &["egress.allow_ranges", what]);
+        assert_hint(e, fix);
+    }
+    assert_eq!(errors[0].at, at(3, 31));
+}
+
+#[test]
+fn bad_host_overrides_point_at_the_key_or_the_value() {
+    let text = with(concat!(
+        "[egress.hosts]\n",
+        "\"*.quantum.ibm.com\" = \"127.0.0.1\"\n",
+        "\"api.ionq.co\" = \"localhost:8443\"\n",
+        "\"127.0.0.1\" = \"10.0.0.1\"\n",
+        "\"x.example:443\" = \"10.0.0.1\"\n",
+        "\"Lab.Example.com\" = \"10.0.0.1\"\n",
+        "\"lab.example.com.\" = \"::1\"\n",
+        "\"y.example\" = \"127.0.0.1:0\"\n",
+        "\"z.example\" = 8443\n",
+        "gw.lab = \"10.0.0.2\"\n",
+    ));
+    let errors = errors(&text);
+    let expected: [(Location, &[&str], &str); 8] = [
+        (at(3, 1), &["`*.quantum.ibm.com`", "wildcard"], "each host"),
+        (
+            loc(&text, "\"localhost:8443\""),
+            &["`localhost:8443`", "not an IP address"],
+            "`[::1]:8443`",
+        ),
+        (
+            at(5, 1),
+            &["`127.0.0.1`", "an address, not a host name"],
+            "host name",
+        ),
+        (
+            at(6, 1),
+            &["`x.example:443`", "port"],
+            "`\"x.example\" = \"ADDRESS:443\"`",
+        ),
+        (
+            at(8, 1),
+            &["`lab.example.com` is listed twice"],
+            "one address per host",
+        ),
+        (loc(&text, "\"127.0.0.1:0\""), &["port 0"], "1 to 65535"),
+        (
+            loc(&text, "8443\n"),
+            &["`z.example`", "not a string"],
+            "quoted",
+        ),
+        (
+            at(11, 1),
+            &["`gw.lab…`", "nested tables"],
+            "quote the host name",
+        ),
+    ];
+    assert_eq!(errors.len(), expected.len(), "{}", show(&errors));
+    for (e, (place, parts, hint)) in errors.iter().zip(expected) {
+        assert_error(e, place, parts);
+        assert!(e.message.starts_with("egress.hosts: "), "{e}");
+        assert_hint(e, hint);
+    }
+    // A repeated key is already refused by TOML.
+    let text = with("[egress.hosts]\n\"a.example\" = \"::1\"\n\"a.example\" = \"::2\"\n");
+    assert_error(&error(&text), at(4, 1), &["duplicate key"]);
 }
 
 #[test]

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! supervisor ──exec──▶ init (outer): join cgroups, unshare namespaces, write uid/gid maps
-//!                        └─fork─▶ pid 1: mount tree, pivot_root, hostname, loopback, non-dumpable
+//!                        └─fork─▶ pid 1: mount tree, pivot_root, hostname, loopback,
+//!                                        egress endpoints (→ supervisor), non-dumpable
 //!                                   └─fork─▶ agent: setsid, rlimits, drop caps, Landlock,
 //!                                                   seccomp (listener → supervisor), execve
 //! ```
@@ -16,6 +17,13 @@
 //! listener, `E` a fatal setup error, `W` a warning (e.g. a limit that could not be applied),
 //! `I` how the agent was confined, `N` that the command was not found in the sandbox, `X` the
 //! agent's wait status (4 bytes, little-endian).
+//!
+//! With namespaces, pid 1 first hands over the egress endpoints it made in the sandbox's network
+//! namespace (see [`Egress`]), one per message, each attached with `SCM_RIGHTS` and with an empty
+//! payload: `P` the egress proxy's TCP listener (`127.0.0.1:proxy_port`), `U` the DNS stub's UDP
+//! socket and `T` its TCP listener (both `127.0.0.1:53`, only with [`Egress::dns`]). They come
+//! before `L`, and pid 1 closes its copies before it forks the agent, so no process in the sandbox
+//! ever holds them ([`EndpointKind`] names the tags).
 
 use std::ffi::CString;
 use std::io;
@@ -25,9 +33,14 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::landlock::{self, Rules};
-use crate::plan::{Isolation, Mount, Plan};
+use crate::plan::{Egress, Isolation, Mount, Plan};
 use crate::seccomp;
+use crate::spawn::EndpointKind;
 use crate::sys;
+
+/// The backlog of the endpoints' TCP listeners: a session may hold a thousand tunnels open, and
+/// connections wait there until the supervisor accepts them.
+pub const ENDPOINT_BACKLOG: i32 = 1024;
 
 /// The descriptor number the control socket has in the init process.
 pub const CONTROL_FD: i32 = 3;
@@ -146,11 +159,51 @@ fn run(ctl: BorrowedFd<'_>) -> Result<i32, String> {
             build_root(&plan)?;
             ctx("cannot set the host name", sys::sethostname(&plan.hostname))?;
             ctx("cannot bring up loopback", sys::loopback_up())?;
+            // While pid 1 still holds its namespace capabilities (port 53 is privileged), and
+            // before the agent exists, so the agent never holds them.
+            hand_over_endpoints(ctl, &plan.egress)?;
             // The agent runs as the same uid: without this it could read pid 1 through /proc.
             ctx("cannot make pid 1 non-dumpable", sys::set_dumpable(false))?;
             supervise_agent(ctl, &plan, true)
         }
     }
+}
+
+/// Makes the egress endpoints on loopback in the sandbox's network namespace, sends each to the
+/// supervisor and closes this process's copy (the sockets are close-on-exec as well).
+fn hand_over_endpoints(ctl: BorrowedFd<'_>, egress: &Egress) -> Result<(), String> {
+    use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};
+    let at = |port| SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
+    let listen = |kind: EndpointKind, port: u16| -> Result<OwnedFd, String> {
+        let cannot = |e: io::Error| {
+            format!(
+                "cannot make the {} listener at 127.0.0.1:{port} in the sandbox: {e}",
+                kind.describe()
+            )
+        };
+        let l = TcpListener::bind(at(port)).map_err(cannot)?;
+        sys::set_backlog(l.as_fd(), ENDPOINT_BACKLOG).map_err(cannot)?;
+        Ok(l.into())
+    };
+    let mut endpoints = vec![(
+        EndpointKind::Proxy,
+        listen(EndpointKind::Proxy, egress.proxy_port)?,
+    )];
+    if egress.dns {
+        let udp = UdpSocket::bind(at(53)).map_err(|e| {
+            format!("cannot make the dns stub (udp) socket at 127.0.0.1:53 in the sandbox: {e}")
+        })?;
+        endpoints.push((EndpointKind::DnsUdp, udp.into()));
+        endpoints.push((EndpointKind::DnsTcp, listen(EndpointKind::DnsTcp, 53)?));
+    }
+    for (kind, fd) in endpoints {
+        ctx(
+            &format!("cannot hand the {} to the supervisor", kind.describe()),
+            sys::send_message(ctl, &[kind.tag()], Some(fd.as_fd())),
+        )?;
+        drop(fd);
+    }
+    Ok(())
 }
 
 /// In `root`, the path for sandbox path `p`.
@@ -533,8 +586,16 @@ fn confine(ctl: BorrowedFd<'_>, plan: &Plan) -> Result<Never, String> {
         read: plan.landlock_read.clone(),
         write: plan.landlock_write.clone(),
         devices: plan.landlock_devices.clone(),
-        tcp_connect: Vec::new(),
-        // Without a network namespace, Landlock is what keeps the agent off the network.
+        // Without a network namespace, Landlock is what keeps the agent off the network: the
+        // supervisor's proxy on the host's loopback is the one TCP port it may connect to.
+        // (Landlock rules name ports, not addresses; the observer refuses the port on any
+        // other address, racily.)
+        tcp_connect: match plan.isolation {
+            Isolation::Full => Vec::new(),
+            Isolation::LandlockOnly | Isolation::Unsandboxed => {
+                plan.egress.host_proxy_port.into_iter().collect()
+            }
+        },
         restrict_tcp: plan.isolation != Isolation::Full,
     };
     let enforced = landlock::restrict(&rules, plan.landlock_min_abi).map_err(|e| e.to_string())?;

@@ -188,4 +188,40 @@ mod tests {
         assert!(text.contains("--landlock-floor"), "{text}");
         assert!(text.contains("landlock_min_abi"), "{text}");
     }
+
+    /// Degraded mode's network barrier: with the proxy's port as the only `tcp_connect` rule,
+    /// nothing else can be connected to, loopback included. Landlock restricts the calling thread
+    /// only, so a thread of its own takes the rules.
+    #[test]
+    fn only_the_proxys_port_can_be_connected_to() {
+        use std::net::{TcpListener, TcpStream};
+        if abi_version() < 4 {
+            eprintln!("skipped: Landlock ABI {} has no TCP rules", abi_version());
+            return;
+        }
+        let proxy = TcpListener::bind("127.0.0.1:0").unwrap();
+        let other = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (proxy_port, other_port) = (
+            proxy.local_addr().unwrap().port(),
+            other.local_addr().unwrap().port(),
+        );
+        let results = std::thread::spawn(move || {
+            let rules = Rules {
+                tcp_connect: vec![proxy_port],
+                restrict_tcp: true,
+                ..Rules::default()
+            };
+            let enforced = restrict(&rules, 4).unwrap();
+            assert!(enforced.network);
+            [proxy_port, other_port]
+                .map(|port| TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.raw_os_error()))
+        })
+        .join()
+        .unwrap();
+        let [to_proxy, to_other] = results;
+        assert!(to_proxy.is_ok(), "{to_proxy:?}");
+        assert_eq!(to_other.unwrap_err(), Some(libc::EACCES));
+        // This thread was never restricted.
+        assert!(TcpStream::connect(("127.0.0.1", other_port)).is_ok());
+    }
 }

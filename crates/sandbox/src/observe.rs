@@ -11,6 +11,14 @@
 //! of the agent can change the memory (the seccomp user-notification TOCTOU). That is why every
 //! decision here is also enforced by the mount tree and Landlock; a race can only make a record
 //! less precise, never let a write through.
+//!
+//! Connections are judged the same way ([`egress_verdict`]): `connect` and `sendto` with a
+//! destination are notified, the `struct sockaddr` is read from the agent's memory, and an IPv4
+//! or IPv6 destination that the session's egress does not allow is refused and reported as
+//! denied. With a network namespace the kernel refuses it anyway (the namespace has no route off
+//! loopback): the observer's refusal is what puts it on record, attributed to `netns`. Without
+//! one, Landlock's TCP rules are the barrier and the observer refuses what they would, plus the
+//! proxy's port on any other address (Landlock rules name ports only) — racily, as above.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -20,8 +28,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::plan::{Access, View};
-use crate::seccomp::{self, Call, Listener, Notification, Response, Wait};
+use crate::plan::{Access, Egress, Isolation, View};
+use crate::seccomp::{self, Call, Destination, Listener, Notification, Response, Wait};
+use crate::sys;
 
 /// How a write-intent call changes the tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,11 +79,14 @@ pub enum Observation {
     Denied {
         /// The pid.
         pid: u32,
-        /// What was attempted, e.g. `open for write` or `syscall ptrace`.
+        /// What was attempted, e.g. `open for write`, `syscall ptrace` or `connect (udp) outside
+        /// the egress proxy`.
         attempted: String,
-        /// The control that stops it: `seccomp`, `mount-namespace`, `landlock`, `credential-guard`.
+        /// The control that stops it: `seccomp`, `mount-namespace`, `landlock`, `netns`,
+        /// `credential-guard`.
         control: &'static str,
-        /// The target, when there is one (a path, `path -> resolved` for symlinks).
+        /// The target, when there is one (a path, `path -> resolved` for symlinks, an address
+        /// and port such as `8.8.8.8:53` or `[2001:db8::1]:443`).
         target: Option<String>,
     },
 }
@@ -230,6 +242,18 @@ impl Target<'_> {
             return Ok(None);
         }
         s.map(Some)
+    }
+
+    /// Reads the socket address argument of a `connect` or `sendto`, with the same discipline as
+    /// [`Target::string`]: `Err(errno)` when it cannot be read, `Ok(None)` when the caller is
+    /// already gone.
+    fn sockaddr(&self, addr: u64, len: u32) -> Result<Option<Vec<u8>>, i32> {
+        let bytes = seccomp::read_sockaddr(self.pid, addr, len)
+            .map_err(|e| e.raw_os_error().unwrap_or(libc::EFAULT));
+        if !self.listener.id_valid(self.id) {
+            return Ok(None);
+        }
+        bytes.map(Some)
     }
 
     /// The pid of the target inside its own pid namespace (for `/proc/self`).
@@ -425,6 +449,9 @@ fn judge(
                     "persona {:#x}",
                     n.args.first().copied().unwrap_or(0)
                 )),
+                "sendmsg" | "sendmmsg" => {
+                    Some("MSG_FASTOPEN (a connect that Landlock does not see)".to_owned())
+                }
                 _ => None,
             };
             (
@@ -616,8 +643,142 @@ fn judge(
             }
             (r, seen)
         }
+        Call::Connect { fd, addr, len } => connection(&t, view, "connect", fd, addr, len, false),
+        // A NULL destination is the connected peer (the filter does not notify it).
+        Call::SendTo { addr: 0, .. } => cont,
+        Call::SendTo {
+            fd,
+            addr,
+            len,
+            flags,
+        } => {
+            // TCP Fast Open connects without connect(2), and Landlock's connect rule does not see
+            // it: without a network namespace it is refused outright, since the address read here
+            // can change before the kernel reads it. The flags are a register, not memory.
+            if view.isolation() != Isolation::Full && flags & libc::MSG_FASTOPEN != 0 {
+                return (
+                    Response::Error(libc::EPERM),
+                    vec![denied(
+                        pid,
+                        "sendto with MSG_FASTOPEN (a connect that Landlock does not see)",
+                        "seccomp",
+                        None,
+                    )],
+                );
+            }
+            connection(&t, view, "sendto", fd, addr, len, true)
+        }
         Call::Other(_) => cont,
     }
+}
+
+/// What the session's egress says about a connection to `to`: `None` to let it through, or the
+/// error to refuse it with and the control that stands behind the refusal.
+///
+/// - With a network namespace only loopback is reachable: `127.0.0.0/8`, `::1`, their IPv4-mapped
+///   forms, and the unspecified addresses (`0.0.0.0`, `::`), which the kernel takes for loopback
+///   when connecting. That is the egress proxy, the DNS stub, or the agent's own servers. Anything
+///   else is `ENETUNREACH` (what the kernel would answer: there is no route), control `netns`.
+/// - Without one, only the supervisor's proxy at `127.0.0.1:host_proxy_port` (or its IPv4-mapped
+///   form); anything else is `EACCES`, what Landlock answers, with the view's enforcer as control
+///   (`landlock`, or `seccomp-notify` when nothing else stands).
+pub fn egress_verdict(
+    isolation: Isolation,
+    egress: &Egress,
+    to: std::net::SocketAddr,
+) -> Option<(i32, &'static str)> {
+    use std::net::{IpAddr, Ipv4Addr};
+    let v4 = match to.ip() {
+        IpAddr::V4(a) => Some(a),
+        IpAddr::V6(a) => a.to_ipv4_mapped(),
+    };
+    match isolation {
+        Isolation::Full => {
+            let local = match (to.ip(), v4) {
+                (_, Some(a)) => a.is_loopback() || a.is_unspecified(),
+                (IpAddr::V6(a), None) => a.is_loopback() || a.is_unspecified(),
+                (IpAddr::V4(_), None) => false,
+            };
+            (!local).then_some((libc::ENETUNREACH, "netns"))
+        }
+        Isolation::LandlockOnly | Isolation::Unsandboxed => {
+            let proxy = egress.host_proxy_port.is_some_and(|p| p == to.port())
+                && v4 == Some(Ipv4Addr::LOCALHOST);
+            let control = if isolation == Isolation::LandlockOnly {
+                "landlock"
+            } else {
+                "seccomp-notify"
+            };
+            (!proxy).then_some((libc::EACCES, control))
+        }
+    }
+}
+
+/// The transport of socket `fd`, as records name it: `tcp`, `udp`, or the kernel's own name for
+/// anything else. It is the socket's `system.sockprotoname` attribute, one `getxattr` on
+/// `/proc/PID/fd/FD`, asked only for refused attempts: cheap, exact (unlike the inode tables of
+/// `/proc/PID/net/*`, which list no socket that is not bound yet) and needing no copy of the fd.
+fn transport(pid: u32, fd: i32) -> Option<String> {
+    let name = sys::socket_protocol(pid, fd)?;
+    Some(match name.as_str() {
+        "TCP" | "TCPv6" => "tcp".to_owned(),
+        "UDP" | "UDPv6" => "udp".to_owned(),
+        other => other.to_ascii_lowercase(),
+    })
+}
+
+/// Judges a `connect` or a `sendto` with a destination (see [`egress_verdict`]). An address that
+/// cannot be read is refused with the error the kernel would give and recorded, like an
+/// unreadable path; one the kernel will refuse by itself (too long, too short for its family),
+/// `AF_UNIX` and every other family go on unjudged.
+fn connection(
+    t: &Target<'_>,
+    view: &View,
+    what: &str,
+    fd: i32,
+    addr: u64,
+    len: u32,
+    sendto: bool,
+) -> (Response, Vec<Observation>) {
+    let cont = (Response::Continue, Vec::new());
+    if usize::try_from(len).map_or(true, |l| l > seccomp::SOCKADDR_MAX) {
+        // The kernel refuses it with EINVAL before reading anything.
+        return cont;
+    }
+    let bytes = match t.sockaddr(addr, len) {
+        Ok(Some(b)) => b,
+        Ok(None) => return cont,
+        Err(errno) => {
+            return (
+                Response::Error(errno),
+                vec![denied(
+                    t.pid,
+                    format!("{what} with an unreadable address argument"),
+                    "seccomp-notify",
+                    Some(std::io::Error::from_raw_os_error(errno).to_string()),
+                )],
+            );
+        }
+    };
+    let Destination::Ip(to) = seccomp::destination(&bytes, sendto) else {
+        return cont;
+    };
+    let Some((errno, control)) = egress_verdict(view.isolation(), &view.egress(), to) else {
+        return cont;
+    };
+    let attempted = match transport(t.pid, fd) {
+        Some(proto) => format!("{what} ({proto}) outside the egress proxy"),
+        None => format!("{what} outside the egress proxy"),
+    };
+    // The transport was looked up through the pid: if the caller died meanwhile, the pid may be
+    // someone else's and the call will never run.
+    if !t.listener.id_valid(t.id) {
+        return cont;
+    }
+    (
+        Response::Error(errno),
+        vec![denied(t.pid, attempted, control, Some(to.to_string()))],
+    )
 }
 
 /// The argument vector of an exec; never empty (the log requires a program name), with a marker
@@ -789,5 +950,96 @@ fn change(
                 Some(describe(&lexical, &resolved)),
             )],
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn verdict(isolation: Isolation, host_proxy_port: Option<u16>, to: &str) -> Option<i32> {
+        let egress = Egress {
+            host_proxy_port,
+            ..Egress::default()
+        };
+        egress_verdict(isolation, &egress, to.parse().unwrap()).map(|(errno, _)| errno)
+    }
+
+    #[test]
+    fn with_namespaces_only_loopback_is_reachable() {
+        for local in [
+            "127.0.0.1:3128",
+            "127.0.0.1:53",
+            "127.1.2.3:8080",
+            "0.0.0.0:3128",
+            "[::1]:53",
+            "[::]:3128",
+            "[::ffff:127.0.0.1]:3128",
+            "[::ffff:0.0.0.0]:80",
+        ] {
+            assert_eq!(verdict(Isolation::Full, None, local), None, "{local}");
+        }
+        for remote in [
+            "8.8.8.8:53",
+            "1.1.1.1:443",
+            "169.254.169.254:80",
+            "10.0.0.1:3128",
+            "255.255.255.255:67",
+            "[2001:4860:4860::8888]:53",
+            "[::ffff:8.8.8.8]:53",
+            "[fe80::1]:80",
+            // IPv4-compatible, not mapped: not loopback for the kernel.
+            "[::127.0.0.1]:3128",
+        ] {
+            assert_eq!(
+                verdict(Isolation::Full, None, remote),
+                Some(libc::ENETUNREACH),
+                "{remote}"
+            );
+        }
+        let (_, control) = egress_verdict(
+            Isolation::Full,
+            &Egress::default(),
+            "8.8.8.8:53".parse().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(control, "netns");
+    }
+
+    #[test]
+    fn without_namespaces_only_the_proxys_host_port_is_reachable() {
+        let proxy = Some(41234);
+        for isolation in [Isolation::LandlockOnly, Isolation::Unsandboxed] {
+            for allowed in ["127.0.0.1:41234", "[::ffff:127.0.0.1]:41234"] {
+                assert_eq!(verdict(isolation, proxy, allowed), None, "{allowed}");
+            }
+            for refused in [
+                "127.0.0.1:41235",
+                "127.0.0.2:41234",
+                "0.0.0.0:41234",
+                "[::1]:41234",
+                "8.8.8.8:41234",
+                "8.8.8.8:53",
+                "1.1.1.1:443",
+            ] {
+                assert_eq!(
+                    verdict(isolation, proxy, refused),
+                    Some(libc::EACCES),
+                    "{refused}"
+                );
+            }
+            // No proxy: nothing at all.
+            assert_eq!(
+                verdict(isolation, None, "127.0.0.1:41234"),
+                Some(libc::EACCES)
+            );
+        }
+        let control = |isolation| {
+            egress_verdict(isolation, &Egress::default(), "8.8.8.8:53".parse().unwrap())
+                .map(|(_, c)| c)
+        };
+        assert_eq!(control(Isolation::LandlockOnly), Some("landlock"));
+        assert_eq!(control(Isolation::Unsandboxed), Some("seccomp-notify"));
     }
 }

@@ -102,6 +102,47 @@ pub enum Isolation {
     Unsandboxed,
 }
 
+/// The port the egress proxy listens on inside the sandbox unless the supervisor says otherwise
+/// (the conventional HTTP proxy port).
+pub const DEFAULT_PROXY_PORT: u16 = 3128;
+
+/// The ways out of the sandbox: the supervisor's egress proxy and DNS stub, the only ones.
+///
+/// With namespaces ([`Isolation::Full`]) the agent's network namespace has nothing but loopback.
+/// Its pid 1 makes a TCP listener at `127.0.0.1:`[`proxy_port`](Egress::proxy_port) and, with
+/// [`dns`](Egress::dns), a UDP socket and a TCP listener at `127.0.0.1:53`, inside that namespace,
+/// and hands them to the supervisor ([`crate::spawn::Report::Endpoint`]) before the agent starts:
+/// the agent finds the proxy and the resolver at their usual loopback addresses, never holds the
+/// sockets, and nothing on the host can reach them.
+///
+/// Without namespaces ([`Isolation::LandlockOnly`], [`Isolation::Unsandboxed`]) the agent shares
+/// the host's network: the supervisor runs the proxy on a host loopback port,
+/// [`host_proxy_port`](Egress::host_proxy_port), which is the only TCP port Landlock lets the
+/// agent connect to (ABI ≥ 4) and the only destination the observer lets through. UDP sockets
+/// are refused there altogether, so there is no DNS stub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Egress {
+    /// With namespaces: the TCP port of the proxy's listener on `127.0.0.1` in the sandbox's
+    /// network namespace (default [`DEFAULT_PROXY_PORT`]). Not 0, and not 53 when `dns` is set.
+    pub proxy_port: u16,
+    /// With namespaces: whether the DNS stub's sockets (UDP and TCP, `127.0.0.1:53`, the
+    /// `nameserver` of the sandbox's `/etc/resolv.conf`) are made too (default true).
+    pub dns: bool,
+    /// Without namespaces: the port on the host's `127.0.0.1` where the supervisor's proxy
+    /// listens. `None` (the default): the agent may connect to no TCP port at all.
+    pub host_proxy_port: Option<u16>,
+}
+
+impl Default for Egress {
+    fn default() -> Self {
+        Egress {
+            proxy_port: DEFAULT_PROXY_PORT,
+            dns: true,
+            host_proxy_port: None,
+        }
+    }
+}
+
 impl Isolation {
     /// How the ledger names it.
     pub fn describe(self) -> &'static str {
@@ -148,6 +189,8 @@ pub struct Spec {
     pub landlock_min_abi: u32,
     /// Whether read-only opens are observed (to record denied reads).
     pub observe_reads: bool,
+    /// The egress endpoints: the only ways out of the sandbox.
+    pub egress: Egress,
     /// The host directory the new root is mounted on (empty; made by the supervisor).
     pub root_dir: PathBuf,
     /// Host directory for qwarden's synthetic files (`/etc/hosts` …).
@@ -253,6 +296,8 @@ pub struct Plan {
     pub landlock_min_abi: u32,
     /// Whether read-only opens are observed.
     pub observe_reads: bool,
+    /// The egress endpoints: the only ways out of the sandbox.
+    pub egress: Egress,
     /// Cgroup `cgroup.procs` files the supervisor puts the init into before sending the plan.
     pub cgroup_procs: Vec<PathBuf>,
 }
@@ -271,6 +316,11 @@ pub enum PlanError {
         "the working directory `{0}` is outside every granted scope, so the agent could not start there; run from the project or grant it"
     )]
     CwdHidden(PathBuf),
+    /// The egress proxy's port cannot be used.
+    #[error(
+        "the egress proxy cannot listen on port {0}: 0 is no fixed port and 53 belongs to the sandbox's DNS stub; give another port (the default is 3128)"
+    )]
+    ProxyPort(u16),
 }
 
 fn depth(p: &Path) -> usize {
@@ -293,6 +343,13 @@ impl Plan {
             if !p.is_absolute() {
                 return Err(PlanError::Relative(p.clone()));
             }
+        }
+        let e = spec.egress;
+        if spec.isolation == Isolation::Full && (e.proxy_port == 0 || e.dns && e.proxy_port == 53) {
+            return Err(PlanError::ProxyPort(e.proxy_port));
+        }
+        if spec.isolation != Isolation::Full && e.host_proxy_port == Some(0) {
+            return Err(PlanError::ProxyPort(0));
         }
         let view = View::of(spec);
         if !matches!(
@@ -409,6 +466,7 @@ impl Plan {
             landlock_devices,
             landlock_min_abi: spec.landlock_min_abi,
             observe_reads: spec.observe_reads,
+            egress: spec.egress,
             cgroup_procs: Vec::new(),
         })
     }
@@ -561,10 +619,11 @@ fn mounts(spec: &Spec) -> Vec<Mount> {
         path: "/etc/hostname".into(),
         contents: "qwarden-sandbox\n".into(),
     });
-    // No resolver: names are resolved by qwarden's egress proxy, never inside the sandbox.
+    // The only resolver is qwarden's DNS stub, at 127.0.0.1:53 in the sandbox's own network
+    // namespace (see `Egress`); the egress proxy resolves the names it connects to itself.
     m.push(Mount::File {
         path: "/etc/resolv.conf".into(),
-        contents: "# qwarden: the sandbox has no network but qwarden's proxy, which resolves names itself.\nnameserver 127.0.0.1\noptions attempts:1 timeout:1\n".into(),
+        contents: "# qwarden: the sandbox has no network but qwarden's egress proxy and DNS stub.\nnameserver 127.0.0.1\noptions attempts:1 timeout:1\n".into(),
     });
     m.push(Mount::SealTmpfs {
         target: "/etc".into(),
@@ -762,6 +821,7 @@ pub struct View {
     entries: Vec<(PathBuf, Access)>,
     isolation: Option<Isolation>,
     system: Vec<PathBuf>,
+    egress: Egress,
 }
 
 impl View {
@@ -873,6 +933,7 @@ impl View {
             entries,
             isolation: Some(spec.isolation),
             system: spec.system_paths.clone(),
+            egress: spec.egress,
         }
     }
 
@@ -891,6 +952,16 @@ impl View {
     pub fn is_program_dir(&self, path: &Path) -> bool {
         SYSTEM_DIRS.iter().any(|d| under(path, Path::new(d)))
             || self.system.iter().any(|d| under(path, d))
+    }
+
+    /// The isolation the view was made for (full, for a default view).
+    pub fn isolation(&self) -> Isolation {
+        self.isolation.unwrap_or(Isolation::Full)
+    }
+
+    /// The egress endpoints of the session: where the agent may connect.
+    pub fn egress(&self) -> Egress {
+        self.egress
     }
 
     /// The kernel mechanism that keeps paths outside the view out of reach: the mount namespace,
@@ -992,6 +1063,7 @@ mod tests {
             isolation: Isolation::Full,
             landlock_min_abi: 1,
             observe_reads: true,
+            egress: Egress::default(),
             root_dir: "/var/tmp/root".into(),
             run_dir: "/var/tmp/run".into(),
         }
@@ -1074,6 +1146,54 @@ mod tests {
             .collect();
         assert_eq!(binds.first(), Some(&(Path::new("/home/u/proj"), false)));
         assert_eq!(binds.get(1), Some(&(Path::new("/home/u/proj/src"), true)));
+    }
+
+    #[test]
+    fn the_egress_reaches_the_plan_and_the_view() {
+        let mut s = spec();
+        let plan = Plan::build(&s, &[]).unwrap();
+        assert_eq!(plan.egress, Egress::default());
+        assert_eq!(
+            (plan.egress.proxy_port, plan.egress.dns),
+            (DEFAULT_PROXY_PORT, true)
+        );
+        s.egress = Egress {
+            proxy_port: 8888,
+            dns: false,
+            host_proxy_port: None,
+        };
+        assert_eq!(Plan::build(&s, &[]).unwrap().egress.proxy_port, 8888);
+        assert_eq!(View::of(&s).egress(), s.egress);
+        assert_eq!(View::of(&s).isolation(), Isolation::Full);
+    }
+
+    #[test]
+    fn an_unusable_proxy_port_is_refused() {
+        let mut s = spec();
+        for (port, dns) in [(0, true), (0, false), (53, true)] {
+            s.egress = Egress {
+                proxy_port: port,
+                dns,
+                host_proxy_port: None,
+            };
+            let err = Plan::build(&s, &[]).unwrap_err();
+            assert!(matches!(err, PlanError::ProxyPort(p) if p == port), "{err}");
+            assert!(err.to_string().contains("3128"), "{err}");
+        }
+        // Without the DNS stub, 53 is free.
+        s.egress.dns = false;
+        s.egress.proxy_port = 53;
+        assert!(Plan::build(&s, &[]).is_ok());
+        // Without namespaces the port in the sandbox is not used; the host's must not be 0.
+        s.isolation = Isolation::LandlockOnly;
+        s.egress = Egress {
+            proxy_port: 0,
+            dns: true,
+            host_proxy_port: Some(0),
+        };
+        assert!(matches!(Plan::build(&s, &[]), Err(PlanError::ProxyPort(0))));
+        s.egress.host_proxy_port = Some(40000);
+        assert!(Plan::build(&s, &[]).is_ok());
     }
 
     #[test]

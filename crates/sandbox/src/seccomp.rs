@@ -17,7 +17,10 @@
 //! | `seccomp` with operation `SECCOMP_SET_MODE_FILTER` (1) and `SECCOMP_FILTER_FLAG_NEW_LISTENER` (8) in its flags | `SECCOMP_RET_ERRNO(EPERM)`, not recorded |
 //! | the denied set below | `SECCOMP_RET_USER_NOTIF`; the supervisor answers `EPERM` and records a violation |
 //! | `socket`, with [`FilterOptions::restrict_sockets`] only, unless it is plain TCP allowed (see below) | `SECCOMP_RET_USER_NOTIF`; decoded as denied `socket`: the supervisor answers `EPERM` and records a violation |
+//! | `sendmsg` (flags: `arg2`), `sendmmsg` (flags: `arg3`), with [`FilterOptions::restrict_sockets`] only, when the flags carry `MSG_FASTOPEN` | `SECCOMP_RET_USER_NOTIF`; decoded as denied: the supervisor answers `EPERM` and records a violation (see below) |
 //! | the observed set below | `SECCOMP_RET_USER_NOTIF`; the supervisor reads the path and answers continue or an error |
+//! | `connect`; `sendto` when `dest_addr` (`arg4`, compared on all 64 bits) is not NULL | `SECCOMP_RET_USER_NOTIF`, in every mode; the supervisor reads the address and refuses what is not the egress proxy's (see "Where sockets go" below) |
+//! | `sendmsg`, `sendmmsg` | `SECCOMP_RET_ALLOW`: not notified, see below |
 //! | everything else | `SECCOMP_RET_ALLOW` |
 //!
 //! Denied calls go through the supervisor rather than `SECCOMP_RET_ERRNO` so that every attempt is
@@ -62,7 +65,9 @@
 //! `int` or `unsigned int` in the kernel (clone's flags go through `lower_32_bits`), or a
 //! `umode_t` (the `chmod` modes: 16 bits, the low ones, which hold `S_ISUID` and `S_ISGID`), so
 //! garbage in the high word changes nothing for the kernel, and must change nothing for the filter
-//! either: `ioctl(fd, 0xdead_beef_0000_5412, …)` is still `TIOCSTI`.
+//! either: `ioctl(fd, 0xdead_beef_0000_5412, …)` is still `TIOCSTI`. The one exception is
+//! `sendto`'s `dest_addr`, a pointer, which the kernel uses whole: it is NULL only when both of
+//! its halves are 0 (`0x1_0000_0000` is a valid address).
 //!
 //! `clone3` takes its flags behind a pointer that a filter cannot read, so it is refused in the
 //! kernel with `ENOSYS`; glibc (2.34+) then falls back to `clone`, whose flags are checked. x32
@@ -124,6 +129,27 @@
 //! and `openat` are only notified when their flags carry write intent (`O_WRONLY`, `O_RDWR`,
 //! `O_CREAT`, `O_TRUNC`, `O_APPEND`); `creat` and `openat2` (flags behind a pointer) always are.
 //!
+//! ## Where sockets go
+//!
+//! `connect(2)` is always notified, and `sendto(2)` whenever it names a destination (a
+//! `sendto` with a NULL `dest_addr`, which is what `send` makes, goes to the connected peer that
+//! its `connect` already showed). The supervisor reads the `struct sockaddr`
+//! ([`read_sockaddr`], [`destination`]) and judges it against the session's egress: with a
+//! network namespace everything but loopback is refused with `ENETUNREACH` (the kernel would
+//! refuse it anyway, for want of a route: the refusal is recorded and attributed), without one
+//! everything but the proxy's host port is refused with `EACCES` (Landlock's TCP rules are the
+//! barrier there). `AF_UNIX` and other families continue unjudged. Each such call now costs a
+//! notification round trip, a connect to the proxy included.
+//!
+//! `sendmsg(2)` and `sendmmsg(2)` are not notified for their destination: they are the hot path
+//! of every datagram and stream program (the resolver's, for one), their destination sits two
+//! pointers deep, and the kernel refuses what they could reach anyway: with a network namespace
+//! there is no route off loopback; without one, UDP sockets cannot be made and TCP ignores
+//! `msg_name`, except with `MSG_FASTOPEN`. TCP Fast Open connects inside the send, past the
+//! `connect` hook where Landlock's TCP rules sit (Linux 6.18 still lets it through), so in
+//! degraded mode `sendmsg` and `sendmmsg` with `MSG_FASTOPEN` are notified and refused (a flags
+//! word, so the refusal is not racy), and the supervisor refuses `sendto` with it too.
+//!
 //! ## What this is not
 //!
 //! User notification is racy by design: another thread of the target can rewrite a path after the
@@ -137,7 +163,10 @@ mod filter;
 mod memory;
 mod notify;
 
-pub use decode::{Call, decode, open_mode};
+pub use decode::{Call, Destination, decode, destination, open_mode};
 pub use filter::{AUDIT_ARCH, DeniedSyscall, FilterOptions, denied_syscalls, program};
-pub use memory::{PATH_MAX, read_c_string, read_open_how_flags, read_open_how_mode, read_pointers};
+pub use memory::{
+    PATH_MAX, SOCKADDR_MAX, read_c_string, read_open_how_flags, read_open_how_mode, read_pointers,
+    read_sockaddr,
+};
 pub use notify::{AbiMismatch, Listener, Notification, Response, Wait, install, set_no_new_privs};

@@ -13,9 +13,61 @@ use crate::init::{CONTROL_FD, MAX_PLAN};
 use crate::plan::Plan;
 use crate::sys;
 
+/// Which egress endpoint a [`Report::Endpoint`] carries (see [`crate::plan::Egress`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EndpointKind {
+    /// The egress proxy's TCP listener, `127.0.0.1:proxy_port` (backlog 1024).
+    Proxy,
+    /// The DNS stub's UDP socket, bound to `127.0.0.1:53`.
+    DnsUdp,
+    /// The DNS stub's TCP listener, `127.0.0.1:53` (backlog 1024).
+    DnsTcp,
+}
+
+impl EndpointKind {
+    /// Every kind, in the order the init sends them.
+    pub const ALL: [EndpointKind; 3] = [
+        EndpointKind::Proxy,
+        EndpointKind::DnsUdp,
+        EndpointKind::DnsTcp,
+    ];
+
+    /// The control-socket tag of the message carrying it (see [`crate::init`]).
+    pub const fn tag(self) -> u8 {
+        match self {
+            EndpointKind::Proxy => b'P',
+            EndpointKind::DnsUdp => b'U',
+            EndpointKind::DnsTcp => b'T',
+        }
+    }
+
+    /// The kind a control-socket tag stands for.
+    pub fn from_tag(tag: u8) -> Option<EndpointKind> {
+        EndpointKind::ALL.into_iter().find(|k| k.tag() == tag)
+    }
+
+    /// How logs name it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            EndpointKind::Proxy => "egress proxy (tcp)",
+            EndpointKind::DnsUdp => "dns stub (udp)",
+            EndpointKind::DnsTcp => "dns stub (tcp)",
+        }
+    }
+}
+
 /// What the init reports.
 #[derive(Debug)]
 pub enum Report {
+    /// A socket made inside the sandbox's network namespace for the supervisor to serve (full
+    /// isolation only). Every endpoint arrives before [`Report::Listener`]; no process in the
+    /// sandbox holds a copy. Connections made before the supervisor accepts wait in the backlog.
+    Endpoint {
+        /// Which one.
+        kind: EndpointKind,
+        /// The socket: a listening TCP socket, or a bound UDP socket for [`EndpointKind::DnsUdp`].
+        fd: OwnedFd,
+    },
     /// The seccomp listener for the agent: observation can start.
     Listener(OwnedFd),
     /// How the agent was confined (Landlock ABI and so on).
@@ -130,13 +182,14 @@ impl Sandbox {
                     return Report::Closed;
                 };
                 let text = || String::from_utf8_lossy(payload).into_owned();
-                match (tag, fd) {
-                    (b'L', Some(fd)) => Report::Listener(fd),
-                    (b'I', _) => Report::Confinement(text()),
-                    (b'W', _) => Report::Warning(text()),
-                    (b'E', _) => Report::Failed(text()),
-                    (b'N', _) => Report::NotFound(text()),
-                    (b'X', _) => {
+                match (tag, EndpointKind::from_tag(tag), fd) {
+                    (b'L', _, Some(fd)) => Report::Listener(fd),
+                    (_, Some(kind), Some(fd)) => Report::Endpoint { kind, fd },
+                    (b'I', _, _) => Report::Confinement(text()),
+                    (b'W', _, _) => Report::Warning(text()),
+                    (b'E', _, _) => Report::Failed(text()),
+                    (b'N', _, _) => Report::NotFound(text()),
+                    (b'X', _, _) => {
                         let status = payload
                             .get(..4)
                             .and_then(|b| <[u8; 4]>::try_from(b).ok())

@@ -428,6 +428,34 @@ pub fn loopback_up() -> io::Result<()> {
     check(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) }).map(drop)
 }
 
+/// `listen(2)` on a socket that may already listen: sets its backlog (std's listeners start with
+/// 128; the kernel caps it at the namespace's `net.core.somaxconn`, 4096 by default).
+pub fn set_backlog(fd: BorrowedFd<'_>, backlog: i32) -> io::Result<()> {
+    // SAFETY: listen takes integers.
+    check(unsafe { libc::listen(fd.as_raw_fd(), backlog) }).map(drop)
+}
+
+/// The protocol of socket `fd` in process `pid` as the kernel names it (`TCP`, `TCPv6`, `UDP`,
+/// `UDPv6`, `UNIX-STREAM`, …): the `system.sockprotoname` attribute of the socket behind
+/// `/proc/<pid>/fd/<fd>`. `None` when that is not a socket or cannot be looked at.
+pub fn socket_protocol(pid: u32, fd: i32) -> Option<String> {
+    let path = CString::new(format!("/proc/{pid}/fd/{fd}")).ok()?;
+    let mut buf = [0u8; 64];
+    // SAFETY: `path` and the attribute name are NUL-terminated; `buf` is writable for its whole
+    // length, which is what the call is told.
+    let n = unsafe {
+        libc::getxattr(
+            path.as_ptr(),
+            c"system.sockprotoname".as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    let name = buf.get(..usize::try_from(n).ok()?)?;
+    let name = name.strip_suffix(b"\0").unwrap_or(name);
+    String::from_utf8(name.to_vec()).ok()
+}
+
 /// `dup2(2)`.
 pub fn dup2(fd: BorrowedFd<'_>, to: RawFd) -> io::Result<()> {
     // SAFETY: dup2 takes integers; the caller owns `to` from here on.

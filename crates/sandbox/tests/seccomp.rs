@@ -208,6 +208,8 @@ fn low(arg: u64) -> u32 {
     arg as u32
 }
 
+const MSG_FASTOPEN: u32 = 0x2000_0000;
+
 /// What the filter must answer, for a native call.
 fn expected(opts: FilterOptions, nr: i32, args: [u64; 6]) -> u32 {
     let nr_long = c_long::from(nr);
@@ -240,6 +242,13 @@ fn expected(opts: FilterOptions, nr: i32, args: [u64; 6]) -> u32 {
         // SECCOMP_SET_MODE_FILTER with SECCOMP_FILTER_FLAG_NEW_LISTENER.
         libc::SYS_seccomp if low(args[0]) == 1 && low(args[1]) & 8 != 0 => return EPERM,
         libc::SYS_socket => opts.restrict_sockets && !plain_tcp(args),
+        // Where sockets go, in every mode: a connect, a sendto with a destination (a pointer:
+        // all 64 bits count).
+        libc::SYS_connect => true,
+        libc::SYS_sendto => args[4] != 0,
+        // TCP Fast Open, which Landlock does not see, in degraded mode.
+        libc::SYS_sendmsg => opts.restrict_sockets && low(args[2]) & MSG_FASTOPEN != 0,
+        libc::SYS_sendmmsg => opts.restrict_sockets && low(args[3]) & MSG_FASTOPEN != 0,
         libc::SYS_clone => any(args[0], &NAMESPACE_FLAGS),
         libc::SYS_personality => low(args[0]) != 0 && low(args[0]) != 0xffff_ffff,
         libc::SYS_ioctl => {
@@ -384,6 +393,29 @@ fn every_verdict_matches_the_model() {
         [0, high | 0o755, high | 0o4755, 0, 0, 0],
         [0, 0o4000 << 32, 0o2000 << 32, 0, 0, 0],
         [0, 0x0001_0755, 0x0001_0755, 0, 0, 0],
+        // sendto: no destination, a destination whose low or high word alone is set.
+        [3, 0x1000, 16, 0, 0, 0],
+        [3, 0x1000, 16, 0, 0x1_0000_0000, 16],
+        [3, 0x1000, 16, 0, 0x7ffd_0000, 16],
+        [3, 0x1000, 16, MSG_FASTOPEN as u64, 0, 0],
+        // sendmsg and sendmmsg with MSG_FASTOPEN, alone, among others, or only in a high word.
+        [3, 0x1000, MSG_FASTOPEN as u64, MSG_FASTOPEN as u64, 0, 0],
+        [
+            3,
+            0x1000,
+            0x4000 | MSG_FASTOPEN as u64,
+            0x40 | MSG_FASTOPEN as u64,
+            0,
+            0,
+        ],
+        [
+            3,
+            0x1000,
+            (MSG_FASTOPEN as u64) << 32,
+            (MSG_FASTOPEN as u64) << 32,
+            0,
+            0,
+        ],
     ]);
     let mut rng = noise(7);
     patterns.extend((0..24).map(|_| std::array::from_fn(|_| rng.next().unwrap())));
@@ -442,7 +474,9 @@ fn ordinary_calls_are_allowed() {
         libc::SYS_getdents64,
         libc::SYS_wait4,
         libc::SYS_socket,
-        libc::SYS_connect,
+        libc::SYS_recvfrom,
+        libc::SYS_sendmsg,
+        libc::SYS_bind,
         libc::SYS_seccomp,
         libc::SYS_landlock_restrict_self,
         libc::SYS_pidfd_open,
@@ -935,6 +969,106 @@ fn open_mode_is_the_mode_the_kernel_uses() {
     }
 }
 
+/// A `struct sockaddr` as a program lays it out: the family in the machine's byte order, the
+/// port and address in the network's.
+fn sockaddr_bytes(family: i32, port: u16, addr: &[u8], len: usize) -> Vec<u8> {
+    let mut b = vec![0u8; 28];
+    b[0..2].copy_from_slice(&(family as u16).to_ne_bytes());
+    b[2..4].copy_from_slice(&port.to_be_bytes());
+    match addr.len() {
+        4 => b[4..8].copy_from_slice(addr),
+        16 => b[8..24].copy_from_slice(addr),
+        _ => {}
+    }
+    b.truncate(len);
+    b
+}
+
+#[test]
+fn destinations_decode_as_the_kernel_reads_them() {
+    use seccomp::Destination::{Disconnect, Ip, Other, Short};
+    use std::net::{Ipv6Addr, SocketAddr};
+    let ip = |s: &str| Ip(s.parse::<SocketAddr>().unwrap());
+    let (inet, inet6) = (libc::AF_INET, libc::AF_INET6);
+    let v6 = "2001:db8::1".parse::<Ipv6Addr>().unwrap().octets();
+    let mapped = "::ffff:8.8.8.8".parse::<Ipv6Addr>().unwrap().octets();
+    for sendto in [false, true] {
+        let d = |b: Vec<u8>| seccomp::destination(&b, sendto);
+        assert_eq!(
+            d(sockaddr_bytes(inet, 53, &[8, 8, 8, 8], 16)),
+            ip("8.8.8.8:53")
+        );
+        // An IPv4 address given to an IPv6 socket, whose length is checked as IPv6's.
+        assert_eq!(
+            d(sockaddr_bytes(inet, 443, &[1, 1, 1, 1], 28)),
+            ip("1.1.1.1:443")
+        );
+        assert_eq!(d(sockaddr_bytes(inet, 53, &[8, 8, 8, 8], 15)), Short);
+        assert_eq!(
+            d(sockaddr_bytes(inet6, 443, &v6, 28)),
+            ip("[2001:db8::1]:443")
+        );
+        // RFC 2133's size, without sin6_scope_id, is enough.
+        assert_eq!(
+            d(sockaddr_bytes(inet6, 443, &v6, 24)),
+            ip("[2001:db8::1]:443")
+        );
+        assert_eq!(d(sockaddr_bytes(inet6, 443, &v6, 23)), Short);
+        assert_eq!(
+            d(sockaddr_bytes(inet6, 53, &mapped, 28)),
+            ip("[::ffff:8.8.8.8]:53")
+        );
+        assert_eq!(d(sockaddr_bytes(libc::AF_UNIX, 0, &[], 12)), Other(1));
+        assert_eq!(
+            d(sockaddr_bytes(libc::AF_NETLINK, 0, &[], 12)),
+            Other(libc::AF_NETLINK as u16)
+        );
+        assert_eq!(d(Vec::new()), Short);
+        assert_eq!(d(vec![2]), Short);
+    }
+    // AF_UNSPEC: a connect dissolves the association; UDP's sendto reads it as IPv4.
+    let unspec = sockaddr_bytes(libc::AF_UNSPEC, 53, &[8, 8, 4, 4], 16);
+    assert_eq!(seccomp::destination(&unspec, false), Disconnect);
+    assert_eq!(seccomp::destination(&unspec, true), ip("8.8.4.4:53"));
+    assert_eq!(seccomp::destination(&unspec[..8], true), Short);
+}
+
+#[test]
+fn socket_addresses_are_read_as_the_kernel_reads_them() {
+    let me = std::process::id();
+    let addr = sockaddr_bytes(libc::AF_INET, 53, &[8, 8, 8, 8], 16);
+    let at = addr.as_ptr() as u64;
+    assert_eq!(seccomp::read_sockaddr(me, at, 16).unwrap(), addr);
+    assert_eq!(seccomp::read_sockaddr(me, at, 0).unwrap(), [] as [u8; 0]);
+    let too_long = seccomp::SOCKADDR_MAX as u32 + 1;
+    assert_eq!(
+        seccomp::read_sockaddr(me, at, too_long)
+            .unwrap_err()
+            .raw_os_error(),
+        Some(libc::EINVAL)
+    );
+    assert_eq!(
+        seccomp::read_sockaddr(me, 8, 16)
+            .unwrap_err()
+            .raw_os_error(),
+        Some(libc::EFAULT)
+    );
+    // An address that ends right before an unmapped page reads fine; one that crosses it not.
+    let mut pages = Pages::new(2, 1);
+    let end = page_size() - 16;
+    pages.bytes()[end..].copy_from_slice(&addr);
+    assert_eq!(
+        seccomp::read_sockaddr(me, pages.addr(end), 16).unwrap(),
+        addr
+    );
+    assert_eq!(
+        seccomp::read_sockaddr(me, pages.addr(end + 8), 16)
+            .unwrap_err()
+            .raw_os_error(),
+        Some(libc::EFAULT)
+    );
+}
+
 #[test]
 fn decode_reads_the_arguments_the_kernel_reads() {
     let cwd = libc::AT_FDCWD as u32 as u64 | 0xdead_0000_0000_0000;
@@ -1066,6 +1200,35 @@ fn decode_reads_the_arguments_the_kernel_reads() {
         Call::Truncate { path: 0x1000 }
     );
     assert_eq!(
+        seccomp::decode(
+            nr(libc::SYS_connect),
+            [0xdead_0000_0003, 0x1000, 16, 0, 0, 0]
+        ),
+        Call::Connect {
+            fd: 3,
+            addr: 0x1000,
+            len: 16
+        }
+    );
+    assert_eq!(
+        seccomp::decode(
+            nr(libc::SYS_sendto),
+            [4, 0x1000, 9, MSG_FASTOPEN as u64, 0x2000, 28]
+        ),
+        Call::SendTo {
+            fd: 4,
+            addr: 0x2000,
+            len: 28,
+            flags: MSG_FASTOPEN as i32
+        }
+    );
+    for (call, name) in [
+        (libc::SYS_sendmsg, "sendmsg"),
+        (libc::SYS_sendmmsg, "sendmmsg"),
+    ] {
+        assert_eq!(seccomp::decode(nr(call), [0; 6]), Call::Denied { name });
+    }
+    assert_eq!(
         seccomp::decode(nr(libc::SYS_read), [0; 6]),
         Call::Other(nr(libc::SYS_read))
     );
@@ -1122,7 +1285,19 @@ enum Seen {
     /// Other path operations: the operation and its paths, `fd<n>:`-prefixed when relative to a
     /// directory fd.
     Change(&'static str, Vec<String>),
+    /// `connect` or `sendto` and where to, decoded from the target's memory.
+    Net(&'static str, String),
     Other(i32),
+}
+
+fn sockaddr(pid: u32, addr: u64, len: u32, sendto: bool) -> String {
+    match seccomp::read_sockaddr(pid, addr, len) {
+        Ok(bytes) => match seccomp::destination(&bytes, sendto) {
+            seccomp::Destination::Ip(a) => a.to_string(),
+            other => format!("{other:?}"),
+        },
+        Err(e) => format!("<unreadable: {e}>"),
+    }
 }
 
 fn string(pid: u32, addr: u64) -> String {
@@ -1200,6 +1375,8 @@ fn describe(n: &Notification) -> Seen {
         Call::Mkdir { dirfd, path } => Seen::Change("mkdir", vec![at(pid, dirfd, path)]),
         Call::Mknod { dirfd, path, .. } => Seen::Change("mknod", vec![at(pid, dirfd, path)]),
         Call::Truncate { path } => Seen::Change("truncate", vec![string(pid, path)]),
+        Call::Connect { addr, len, .. } => Seen::Net("connect", sockaddr(pid, addr, len, false)),
+        Call::SendTo { addr, len, .. } => Seen::Net("sendto", sockaddr(pid, addr, len, true)),
         Call::Other(nr) => Seen::Other(nr),
     }
 }
@@ -1797,6 +1974,79 @@ fn exec_is_seen_with_its_exact_argv() {
 
 const READ_THEN_WRITE: &str =
     "import sys; open(sys.argv[1]).read(); open(sys.argv[2], 'w').write('x')";
+
+/// Connects and sends to sockets of its own on loopback, printing the ports: a TCP connect, a
+/// UDP `sendto` through an IPv6 socket to an IPv4-mapped address, a UDP connect, then `send` and
+/// `sendmsg` on the connected socket (no destination: not notified).
+const CONNECTS: &str = r#"
+import socket
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(1)
+port = srv.getsockname()[1]
+socket.socket().connect(("127.0.0.1", port))
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
+uport = u.getsockname()[1]
+socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).sendto(b"x", ("::ffff:127.0.0.1", uport))
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c.connect(("127.0.0.1", uport))
+c.send(b"y"); c.sendmsg([b"z"])
+assert u.recv(8) == b"x" and u.recv(8) == b"y" and u.recv(8) == b"z"
+print(port, uport)
+"#;
+
+#[test]
+fn connects_and_sends_with_a_destination_are_seen_with_it() {
+    // Not in degraded mode, whose filter refuses UDP sockets.
+    for opts in [WRITES, READS] {
+        let run = run(py(CONNECTS, &[]), opts);
+        assert!(
+            run.output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.output.stderr)
+        );
+        let out = String::from_utf8(run.output.stdout).unwrap();
+        let (port, uport) = out.trim().split_once(' ').unwrap();
+        let net: Vec<(&str, &str)> = run
+            .seen
+            .iter()
+            .filter_map(|s| match s {
+                Seen::Net(call, to) if !to.starts_with("Other") => Some((*call, to.as_str())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            net,
+            [
+                ("connect", format!("127.0.0.1:{port}").as_str()),
+                ("sendto", format!("[::ffff:127.0.0.1]:{uport}").as_str()),
+                ("connect", format!("127.0.0.1:{uport}").as_str()),
+            ],
+            "{:?}",
+            run.seen
+        );
+    }
+}
+
+#[test]
+fn degraded_mode_refuses_tcp_fast_open_where_landlock_cannot_see_it() {
+    let fast_open = MSG_FASTOPEN as u64;
+    let specs = [
+        format!("{},0x7fff,buf,{fast_open:#x}", libc::SYS_sendmsg),
+        format!(
+            "{},0x7fff,buf,1,{:#x}",
+            libc::SYS_sendmmsg,
+            fast_open | 0x40
+        ),
+        // Without the flag: the kernel's own answer for a descriptor that is not open.
+        format!("{},0x7fff,buf,0", libc::SYS_sendmsg),
+        format!("{},0x7fff,buf,1,0", libc::SYS_sendmmsg),
+    ];
+    let (errnos, seen) = probe_specs(DEGRADED_TCP, "", &specs);
+    assert_eq!(errnos, [libc::EPERM, libc::EPERM, libc::EBADF, libc::EBADF]);
+    assert_eq!(denied(&seen), ["sendmsg", "sendmmsg"]);
+    // With a network namespace there is no route for it to take: not notified.
+    let (errnos, seen) = probe_specs(WRITES, "", &specs);
+    assert_eq!(errnos, [libc::EBADF; 4]);
+    assert_eq!(denied(&seen), [] as [&str; 0]);
+}
 
 #[test]
 fn writes_are_seen_and_reads_only_when_asked() {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use qwarden_sandbox::plan::{Isolation, Limits, Plan, Spec};
+use qwarden_sandbox::plan::{Egress, Isolation, Limits, Plan, Spec};
 use qwarden_sandbox::spawn::{Report, Sandbox};
 
 /// One probed feature.
@@ -61,6 +61,7 @@ fn sandbox_probe(
         isolation,
         landlock_min_abi: 0,
         observe_reads: false,
+        egress: Egress::default(),
         root_dir: root,
         run_dir: scratch.to_path_buf(),
     };
@@ -82,6 +83,8 @@ fn sandbox_probe(
                 listener = Some(handle);
             }
             Report::Confinement(c) => confinement.push(c),
+            // The egress endpoints: `true` makes no connection, so they are simply closed.
+            Report::Endpoint { .. } => {}
             Report::Warning(w) => confinement.push(format!("warning: {w}")),
             Report::Failed(e) | Report::NotFound(e) => break Err(e),
             Report::Exited(0) => break Ok(confinement.join("; ")),

@@ -21,6 +21,8 @@ pub enum Item {
     Event(Box<Event>),
     /// Something the observer saw.
     Observed(Observation),
+    /// A decision of the egress proxy.
+    Net(Box<qwarden_egress::Decision>),
 }
 
 /// What the recorder saw while the agent ran.
@@ -195,6 +197,12 @@ pub fn record_all(
                     }
                     observation(o).with_session(session).with_agent(agent)
                 }
+                Item::Net(d) => {
+                    if !rec.count_net(d) {
+                        continue;
+                    }
+                    crate::net::event(d).with_session(session).with_agent(agent)
+                }
             };
             entries.push(encode(e, &mut cas, session, agent)?);
         }
@@ -254,6 +262,30 @@ fn encode(e: Event, cas: &mut DirCas, session: &str, agent: &str) -> Result<Vec<
 }
 
 impl Recorded {
+    /// Counts an egress decision; false when it is a refusal seen so often already that it is
+    /// only counted (a DNS-tunnel attempt is a flood of refused names).
+    fn count_net(&mut self, d: &qwarden_egress::Decision) -> bool {
+        if d.allowed {
+            self.counts.net_allowed += 1;
+            return true;
+        }
+        self.counts.net_denied += 1;
+        let attempted = format!("{} to a host the grant does not allow", d.via.as_str());
+        let n = self
+            .per_kind
+            .entry((attempted.clone(), "egress".to_owned()))
+            .or_insert(0);
+        *n += 1;
+        if self.denials.len() < SUMMARY_DENIALS {
+            self.denials.push(Denial {
+                attempted: format!("{} {}:{}", d.via.as_str(), d.host, d.port),
+                control: "egress".into(),
+                target: Some(d.rule.clone()),
+            });
+        }
+        *n <= PER_KIND
+    }
+
     /// Counts `o`; false when it is a refusal seen so often already that it is only counted.
     fn count(&mut self, o: &Observation) -> bool {
         match o {

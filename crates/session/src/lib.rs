@@ -11,6 +11,7 @@ mod devices;
 mod doctor;
 mod events;
 mod guard;
+mod net;
 mod summary;
 
 pub use doctor::{Probe, doctor};
@@ -26,10 +27,10 @@ use qwarden_ledger::log::{CheckpointPolicy, Ledger};
 use qwarden_policy::Grant;
 use qwarden_policy::Outcome;
 use qwarden_sandbox::observe::{self, Observation};
-use qwarden_sandbox::plan::{Isolation, Limits, Plan, Spec, View, WriteMode, WriteScope};
+use qwarden_sandbox::plan::{Egress, Isolation, Limits, Plan, Spec, View, WriteMode, WriteScope};
 use qwarden_sandbox::review::{FinishOptions, ReviewCopy, ReviewOutcome};
 use qwarden_sandbox::seccomp::Listener;
-use qwarden_sandbox::spawn::{Report, Sandbox};
+use qwarden_sandbox::spawn::{EndpointKind, Report, Sandbox};
 use qwarden_sandbox::writeset::{self, Snapshot};
 
 pub use summary::{Counts, Summary, WriteSetEntry};
@@ -259,6 +260,7 @@ fn spec_for(
         isolation,
         landlock_min_abi: opts.landlock_min_abi,
         observe_reads: opts.observe_reads,
+        egress: Egress::default(),
         root_dir: run_dir.join("root"),
         run_dir: run_dir.to_path_buf(),
     }
@@ -314,6 +316,7 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
         .collect();
     let backups = guard::Backups::take(&protected_direct, &run_dir.join("protected"))
         .map_err(|e| SessionError::Scopes(format!("cannot back up the protected paths: {e}")))?;
+    let mut host_proxy: Option<std::net::TcpListener>;
     let (sandbox, mut confinement, plan) = loop {
         if isolation != Isolation::Full {
             // No mount namespace: the agent's home and temporary directory are private
@@ -330,6 +333,29 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
             std::fs::create_dir_all(&spec.root_dir).map_err(io("cannot create", &spec.root_dir))?;
         }
         spec.isolation = isolation;
+        // Full isolation: the proxy's sockets are made inside the sandbox's network namespace.
+        // Degraded: on the host's loopback, and Landlock lets the agent connect to that port only.
+        host_proxy = None;
+        let proxy_port = if isolation == Isolation::Full {
+            spec.egress = Egress::default();
+            spec.egress.proxy_port
+        } else {
+            let l = std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(|e| {
+                SessionError::Sandbox(format!("cannot listen for the egress proxy: {e}"))
+            })?;
+            let port = l
+                .local_addr()
+                .map_err(|e| SessionError::Sandbox(e.to_string()))?
+                .port();
+            host_proxy = Some(l);
+            spec.egress = Egress {
+                host_proxy_port: Some(port),
+                ..Egress::default()
+            };
+            port
+        };
+        spec.set_env.retain(|(k, _)| k == "QWARDEN_AGENT");
+        spec.set_env.extend(qwarden_egress::client_env(proxy_port));
         let mut plan = Plan::build(&spec, &opts.host_env)?;
         plan.cgroup_procs = cgroup_procs.clone();
         let init_args: Vec<&str> = opts.init.1.iter().map(String::as_str).collect();
@@ -341,9 +367,9 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
             .map_err(|e| SessionError::Sandbox(e.to_string()))?;
         let _ = qwarden_sandbox::sys::forward_termination(sandbox.pid() as i32);
         match first_reports(&sandbox) {
-            Ok((mut confinement, listener)) => {
+            Ok((mut confinement, listener, endpoints)) => {
                 confinement.extend(sandbox.warnings().iter().map(|w| format!("warning: {w}")));
-                break (sandbox, confinement, (plan, listener));
+                break (sandbox, confinement, (plan, listener, endpoints));
             }
             Err(Early::NotFound(e)) => {
                 let _ = sandbox.wait();
@@ -368,7 +394,7 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
             }
         }
     };
-    let (plan, listener) = plan;
+    let (plan, listener, endpoints) = plan;
     confinement.insert(0, isolation.describe().to_owned());
     confinement.push(match cgroup_text {
         Some(c) => format!("limits: rlimits + {c}"),
@@ -408,6 +434,27 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
     let (tx, rx) = mpsc::sync_channel::<events::Item>(16 * 1024);
     let _ = tx.send(events::Item::Event(Box::new(start)));
     let _ = tx.send(events::Item::Event(Box::new(env_event)));
+    let sink = std::sync::Arc::new(net::LedgerSink::new(tx.clone()));
+    let proxy = match egress_endpoints(endpoints, host_proxy) {
+        Some(endpoints) => {
+            raise_open_files();
+            let rules = qwarden_egress::Rules::from_grant(&grant.network);
+            match qwarden_egress::Proxy::start(rules, endpoints, sink.clone()) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    // Without the proxy nothing gets out, and nothing would be recorded: stop.
+                    let _ = qwarden_sandbox::sys::kill(
+                        sandbox.pid() as i32,
+                        qwarden_sandbox::sys::SIGKILL,
+                    );
+                    return Err(SessionError::Sandbox(format!(
+                        "cannot start the egress proxy: {e}"
+                    )));
+                }
+            }
+        }
+        None => None,
+    };
     let cache_path = opts.state_dir.join("exec-digests.tsv");
     let init_pid = sandbox.pid() as i32;
     let observer = std::thread::spawn(move || {
@@ -456,10 +503,16 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
             Report::Warning(w) => warnings.push(w),
             Report::Failed(e) | Report::NotFound(e) => warnings.push(e),
             Report::Closed => break,
-            Report::Listener(_) | Report::Confinement(_) => {}
+            Report::Listener(_) | Report::Confinement(_) | Report::Endpoint { .. } => {}
         }
     }
     let init_code = sandbox.wait().unwrap_or(125);
+    // Connections still open are closed and recorded before the recorder's queue closes.
+    if let Some(p) = proxy {
+        p.stop();
+    }
+    sink.close();
+    drop(sink);
     if let Ok(Some(e)) = observer.join() {
         warnings.push(format!("observation failed, the agent was stopped: {e}"));
     }
@@ -677,18 +730,56 @@ fn append(ledger: &Ledger, cas: &mut DirCas, events: &[Event]) -> Result<u64, Se
     Ok(first + (entries.len() as u64).saturating_sub(1))
 }
 
+/// The sockets the egress proxy serves: the ones the init made in the sandbox's network
+/// namespace, or (degraded) the host loopback listener made here.
+fn egress_endpoints(
+    from_init: Endpoints,
+    host_proxy: Option<std::net::TcpListener>,
+) -> Option<qwarden_egress::Endpoints> {
+    let mut proxy = host_proxy;
+    let (mut dns_udp, mut dns_tcp) = (None, None);
+    for (kind, fd) in from_init {
+        match kind {
+            EndpointKind::Proxy => proxy = Some(std::net::TcpListener::from(fd)),
+            EndpointKind::DnsUdp => dns_udp = Some(std::net::UdpSocket::from(fd)),
+            EndpointKind::DnsTcp => dns_tcp = Some(std::net::TcpListener::from(fd)),
+        }
+    }
+    Some(qwarden_egress::Endpoints {
+        proxy: proxy?,
+        dns_udp,
+        dns_tcp,
+    })
+}
+
+/// The proxy holds two descriptors per tunnel: lift the supervisor's soft limit on open files
+/// to the hard one (the sandbox sets its own).
+fn raise_open_files() {
+    if let Ok((_, hard)) = qwarden_sandbox::sys::get_rlimit(libc::RLIMIT_NOFILE) {
+        let _ = qwarden_sandbox::sys::set_rlimit(libc::RLIMIT_NOFILE, hard);
+    }
+}
+
 /// Why the sandbox did not reach the point of running the agent.
 enum Early {
     Failed(String),
     NotFound(String),
 }
 
-/// Reads the init's reports up to the seccomp listener.
-fn first_reports(sandbox: &Sandbox) -> Result<(Vec<String>, std::os::fd::OwnedFd), Early> {
+/// The egress endpoints the init handed over (full isolation only).
+type Endpoints = Vec<(EndpointKind, std::os::fd::OwnedFd)>;
+
+/// Reads the init's reports up to the seccomp listener, collecting the egress endpoints that
+/// come before it.
+fn first_reports(
+    sandbox: &Sandbox,
+) -> Result<(Vec<String>, std::os::fd::OwnedFd, Endpoints), Early> {
     let mut confinement = Vec::new();
+    let mut endpoints = Vec::new();
     loop {
         match sandbox.next() {
-            Report::Listener(fd) => return Ok((confinement, fd)),
+            Report::Listener(fd) => return Ok((confinement, fd, endpoints)),
+            Report::Endpoint { kind, fd } => endpoints.push((kind, fd)),
             Report::Confinement(c) => confinement.push(c),
             Report::Warning(w) => confinement.push(format!("warning: {w}")),
             Report::Failed(e) => return Err(Early::Failed(e)),

@@ -112,6 +112,28 @@ pub enum Call {
         /// The path.
         path: u64,
     },
+    /// `connect`. Read the address with [`read_sockaddr`](super::read_sockaddr) and decode it
+    /// with [`destination`].
+    Connect {
+        /// The socket.
+        fd: i32,
+        /// The `struct sockaddr`.
+        addr: u64,
+        /// Its length (`addrlen`; the kernel refuses more than [`SOCKADDR_MAX`](super::SOCKADDR_MAX)).
+        len: u32,
+    },
+    /// `sendto` with a destination address (the filter notifies no other `sendto`; a NULL `addr`
+    /// sends to the connected peer).
+    SendTo {
+        /// The socket.
+        fd: i32,
+        /// The `struct sockaddr` (`dest_addr`).
+        addr: u64,
+        /// Its length (`addrlen`).
+        len: u32,
+        /// The flags (`MSG_FASTOPEN` connects a TCP socket on the way).
+        flags: i32,
+    },
     /// Anything else: the filter never notifies these, so a supervisor seeing one should fail
     /// closed.
     Other(i32),
@@ -119,11 +141,11 @@ pub enum Call {
 
 /// Decodes a notification for a native system call (the filter kills every other architecture).
 ///
-/// A notified `clone`, `ioctl`, `personality`, `chmod`, `fchmod`, `fchmodat`, `fchmodat2` or
-/// `socket` decodes as [`Call::Denied`] without re-checking its arguments: the filter only
-/// notifies them when the arguments are the denied ones.
+/// A notified `clone`, `ioctl`, `personality`, `chmod`, `fchmod`, `fchmodat`, `fchmodat2`,
+/// `socket`, `sendmsg` or `sendmmsg` decodes as [`Call::Denied`] without re-checking its
+/// arguments: the filter only notifies them when the arguments are the denied ones.
 pub fn decode(nr: i32, args: [u64; 6]) -> Call {
-    let [a0, a1, a2, a3, a4, _] = args;
+    let [a0, a1, a2, a3, a4, a5] = args;
     match c_long::from(nr) {
         libc::SYS_execve => Call::Exec {
             dirfd: None,
@@ -216,8 +238,22 @@ pub fn decode(nr: i32, args: [u64; 6]) -> Call {
             mode: a2 as u32,
         },
         libc::SYS_truncate => Call::Truncate { path: a0 },
+        libc::SYS_connect => Call::Connect {
+            fd: int(a0),
+            addr: a1,
+            len: a2 as u32,
+        },
+        libc::SYS_sendto => Call::SendTo {
+            fd: int(a0),
+            addr: a4,
+            len: a5 as u32,
+            flags: int(a3),
+        },
         // Only notified under `FilterOptions::restrict_sockets`, and then always refused.
         libc::SYS_socket => Call::Denied { name: "socket" },
+        // The same, and only with MSG_FASTOPEN in their flags.
+        libc::SYS_sendmsg => Call::Denied { name: "sendmsg" },
+        libc::SYS_sendmmsg => Call::Denied { name: "sendmmsg" },
         _ => denied_syscalls()
             .iter()
             .find(|d| d.nr == nr)
@@ -245,6 +281,54 @@ pub fn open_mode(nr: i32, args: [u64; 6]) -> Option<u32> {
     // `O_TMPFILE` carries `O_DIRECTORY`, which alone creates nothing.
     let creates = flags & (libc::O_CREAT | (libc::O_TMPFILE & !libc::O_DIRECTORY)) != 0;
     Some(if creates { umode(mode) & S_IALLUGO } else { 0 })
+}
+
+/// Where a notified `connect` or `sendto` goes, decoded from its `struct sockaddr`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Destination {
+    /// An IPv4 or IPv6 address and port. An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, which an
+    /// IPv6 socket uses to reach IPv4) stays an IPv6 address here.
+    Ip(std::net::SocketAddr),
+    /// `AF_UNSPEC` in a `connect`: the socket's association is dissolved, nothing is reached.
+    Disconnect,
+    /// Any other family (`AF_UNIX`, `AF_NETLINK`, …), by number.
+    Other(u16),
+    /// Too short for its family, or for a family at all: the kernel refuses the call (`EINVAL`)
+    /// without reaching anything.
+    Short,
+}
+
+/// Decodes the `struct sockaddr` bytes of a `connect` (`sendto` false) or a `sendto` as the
+/// kernel's IPv4 and IPv6 code reads them: `sockaddr_in` from 16 bytes, `sockaddr_in6` from 24
+/// (RFC 2133's size, without `sin6_scope_id`), port and address in network byte order, the family
+/// in the machine's.
+///
+/// A `sendto` with `AF_UNSPEC` is read as IPv4, as a UDP socket does (`udp_sendmsg` takes
+/// `AF_UNSPEC` for `AF_INET`); an IPv6 UDP socket ignores such an address instead, so at worst this
+/// names a destination that will not be used.
+pub fn destination(bytes: &[u8], sendto: bool) -> Destination {
+    let word = |at: usize| -> Option<[u8; 2]> { bytes.get(at..at + 2)?.try_into().ok() };
+    let Some(family) = word(0).map(u16::from_ne_bytes) else {
+        return Destination::Short;
+    };
+    let v4 = || -> Option<std::net::SocketAddr> {
+        let port = u16::from_be_bytes(word(2)?);
+        let ip: [u8; 4] = bytes.get(4..8)?.try_into().ok()?;
+        (bytes.len() >= 16).then(|| (std::net::Ipv4Addr::from(ip), port).into())
+    };
+    let v6 = || -> Option<std::net::SocketAddr> {
+        let port = u16::from_be_bytes(word(2)?);
+        let ip: [u8; 16] = bytes.get(8..24)?.try_into().ok()?;
+        Some((std::net::Ipv6Addr::from(ip), port).into())
+    };
+    let ip = match i32::from(family) {
+        libc::AF_INET => v4(),
+        libc::AF_INET6 => v6(),
+        libc::AF_UNSPEC if sendto => v4(),
+        libc::AF_UNSPEC => return Destination::Disconnect,
+        _ => return Destination::Other(family),
+    };
+    ip.map_or(Destination::Short, Destination::Ip)
 }
 
 /// Every permission bit of a mode: `S_ISUID`, `S_ISGID`, `S_ISVTX` and `rwx` for all three.

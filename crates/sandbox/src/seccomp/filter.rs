@@ -79,6 +79,15 @@ const NEW_LISTENER: u32 = libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32;
 /// `SOCK_CLOEXEC` above them (the kernel's `SOCK_TYPE_MASK`).
 const SOCK_TYPE_MASK: u32 = 0xf;
 
+/// `sendmsg(fd, msg, flags)` and `sendmmsg(fd, vec, len, flags)` asking for TCP Fast Open: a
+/// connect to the address in `msg_name` that no LSM hook sees (`flags` is an `unsigned int`).
+const fn fast_open(flags_arg: u32) -> When {
+    When::AnyBit {
+        arg: flags_arg,
+        mask: libc::MSG_FASTOPEN as u32,
+    }
+}
+
 /// `personality` arguments that change nothing: `PER_LINUX`, and `0xffff_ffff`, which only queries.
 const PERSONA_UNCHANGED: [u32; 2] = [0, 0xffff_ffff];
 
@@ -95,7 +104,9 @@ pub struct FilterOptions {
     /// `socket` call is refused and recorded: UNIX sockets (the host's D-Bus and agent sockets
     /// would be in reach), UDP, raw, MPTCP and SCTP streams (which Landlock's TCP rules do not
     /// cover), and every other family (`AF_NETLINK`, `AF_PACKET`, `AF_VSOCK`, …). `socketpair`
-    /// stays allowed: it makes a connected pair and no endpoint anyone else can reach.
+    /// stays allowed: it makes a connected pair and no endpoint anyone else can reach. And
+    /// `sendmsg` and `sendmmsg` with `MSG_FASTOPEN` are refused and recorded: TCP Fast Open
+    /// connects without `connect(2)`, where Landlock's connect rule does not look.
     pub restrict_sockets: bool,
     /// Landlock controls TCP connect and bind (ABI ≥ 4). Only read with `restrict_sockets`.
     pub landlock_tcp: bool,
@@ -121,6 +132,11 @@ enum When {
     NoneOf {
         arg: u32,
         values: [u32; 2],
+    },
+    /// `args[arg]`, a pointer, is not NULL: both of its 32-bit halves are compared, since a
+    /// pointer's low word alone can be 0.
+    NonNull {
+        arg: u32,
     },
 }
 
@@ -424,11 +440,20 @@ pub fn program(opts: &FilterOptions) -> Vec<sock_filter> {
     for &nr in OBSERVED {
         emit(&mut p, nr, NOTIFY, When::Always);
     }
+    // Where sockets go: `connect`, and `sendto` with a destination (`dest_addr`, argument 4).
+    // Without one, `sendto` (which is also what `send` makes) uses the connected peer, already
+    // seen at `connect`. `sendmsg` and `sendmmsg` are not notified: see the module docs.
+    emit(&mut p, libc::SYS_connect, NOTIFY, When::Always);
+    emit(&mut p, libc::SYS_sendto, NOTIFY, When::NonNull { arg: 4 });
     for d in DENIED {
         emit(&mut p, d.nr.into(), NOTIFY, d.rule);
     }
     if opts.restrict_sockets {
         emit_socket_rule(&mut p, opts.landlock_tcp);
+        // TCP Fast Open: `sendto` with it is notified anyway (it needs a destination), and the
+        // supervisor refuses it there.
+        emit(&mut p, libc::SYS_sendmsg, NOTIFY, fast_open(2));
+        emit(&mut p, libc::SYS_sendmmsg, NOTIFY, fast_open(3));
     }
     p.push(ret(ALLOW));
     p
@@ -513,12 +538,26 @@ fn emit(p: &mut Vec<sock_filter>, nr: c_long, action: u32, when: When) {
             ret(ALLOW),
             ret(action),
         ]),
+        When::NonNull { arg } => p.extend([
+            jump(JEQ, nr, 0, 6),
+            load(arg_low(arg)),
+            jump(JEQ, 0, 0, 2),
+            load(arg_high(arg)),
+            jump(JEQ, 0, 1, 0),
+            ret(action),
+            ret(ALLOW),
+        ]),
     }
 }
 
 /// Offset of the low 32 bits of `args[arg]` (little-endian: the first word).
 const fn arg_low(arg: u32) -> u32 {
     ARGS + 8 * arg
+}
+
+/// Offset of the high 32 bits of `args[arg]` (little-endian: the second word).
+const fn arg_high(arg: u32) -> u32 {
+    ARGS + 8 * arg + 4
 }
 
 const fn load(offset: u32) -> sock_filter {

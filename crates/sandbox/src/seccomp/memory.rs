@@ -62,6 +62,28 @@ pub fn read_pointers(pid: u32, addr: u64, max_items: usize) -> io::Result<Vec<u6
     }
 }
 
+/// The largest address `connect`, `sendto` and friends accept (`sizeof(struct
+/// sockaddr_storage)`); the kernel refuses a longer `addrlen` with `EINVAL` before reading.
+pub const SOCKADDR_MAX: usize = size_of::<libc::sockaddr_storage>();
+
+/// Reads the `len`-byte socket address at `addr` in process `pid`, as the kernel's
+/// `move_addr_to_kernel` would: a length over [`SOCKADDR_MAX`] is `EINVAL`, memory that cannot
+/// be read all the way is `EFAULT`, and a length of 0 reads nothing.
+pub fn read_sockaddr(pid: u32, addr: u64, len: u32) -> io::Result<Vec<u8>> {
+    let len = usize::try_from(len)
+        .ok()
+        .filter(|&l| l <= SOCKADDR_MAX)
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let mut out = Vec::with_capacity(len);
+    if len > 0 {
+        read_chunks(pid, addr, len, |chunk| {
+            out.extend_from_slice(chunk);
+            false
+        })?;
+    }
+    Ok(out)
+}
+
 /// Reads `open_how.flags` (the first field, a `u64`, of `linux/openat2.h`'s `struct open_how`) of
 /// an `openat2` call.
 pub fn read_open_how_flags(pid: u32, addr: u64) -> io::Result<u64> {
