@@ -41,8 +41,11 @@ pub(crate) async fn serve(stream: TcpStream, ctx: Arc<Ctx>) {
         .max_buf_size(64 * 1024)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
+    tokio::pin!(conn);
+    // At the session's end the connection is dropped with whatever it was doing; a request
+    // still deciding records itself as it goes (see `Ctx::open_recorded`).
     tokio::select! {
-        _ = conn => {}
+        _ = conn.as_mut() => {}
         _ = shutdown.wait_for(|s| *s) => {}
     }
 }
@@ -78,7 +81,7 @@ async fn connect(req: Request<Incoming>, ctx: Arc<Ctx>) -> Response<Body> {
         ctx.record(d.clone());
         return denied(&d.rule, "http_request_denied");
     }
-    let opened = match ctx.open(&target, &mut d).await {
+    let opened = match ctx.open_recorded(&target, &mut d).await {
         Ok(o) => o,
         Err(r) => {
             d.duration = started.elapsed();
@@ -153,7 +156,7 @@ async fn forward(req: Request<Incoming>, ctx: Arc<Ctx>) -> Response<Body> {
         ctx.record(d.clone());
         return denied(&d.rule, "http_request_denied");
     }
-    let opened = match ctx.open(&target, &mut d).await {
+    let opened = match ctx.open_recorded(&target, &mut d).await {
         Ok(o) => o,
         Err(r) => {
             d.duration = started.elapsed();

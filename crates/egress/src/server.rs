@@ -105,7 +105,24 @@ impl Ctx {
             fill(d, &r);
             return Err(r);
         }
-        let addresses = match self.resolver.addresses(&self.rules, &target).await {
+        // A destination still being resolved or connected when the session ends is recorded
+        // as such, not dropped.
+        let mut shutdown = self.shutdown.clone();
+        let ended = |d: &mut Decision, rule: String| {
+            let r = Refusal::Failed {
+                rule,
+                error: "closed when the session ended".into(),
+                kind: "destination_unavailable",
+                address: None,
+            };
+            fill(d, &r);
+            r
+        };
+        let resolved = tokio::select! {
+            r = self.resolver.addresses(&self.rules, &target) => r,
+            _ = shutdown.wait_for(|s| *s) => return Err(ended(d, verdict.rule)),
+        };
+        let addresses = match resolved {
             Ok(a) => a,
             Err(Unresolved::Refused(e)) => {
                 let r = Refusal::Denied {
@@ -129,7 +146,11 @@ impl Ctx {
         };
         let mut last = None;
         for a in addresses {
-            match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(a)).await {
+            let attempt = tokio::select! {
+                r = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(a)) => r,
+                _ = shutdown.wait_for(|s| *s) => return Err(ended(d, verdict.rule)),
+            };
+            match attempt {
                 Ok(Ok(stream)) => {
                     d.allowed = true;
                     d.rule = verdict.rule.clone();
@@ -173,8 +194,39 @@ impl Ctx {
         Err(r)
     }
 
+    /// [`Ctx::open`] for a caller that may be dropped while it waits (an HTTP request when the
+    /// session ends): if it is, the decision is recorded as cut short instead of lost.
+    pub async fn open_recorded(&self, asked: &Target, d: &mut Decision) -> Result<Opened, Refusal> {
+        let mut pending = Pending {
+            ctx: self,
+            decision: d.clone(),
+            armed: true,
+        };
+        let result = self.open(asked, &mut pending.decision).await;
+        pending.armed = false;
+        *d = std::mem::replace(&mut pending.decision, Decision::new("", 0, d.via));
+        result
+    }
+
     pub fn record(&self, d: Decision) {
         self.sink.record(d);
+    }
+}
+
+/// A decision being made; recorded if its future is dropped before it is done.
+struct Pending<'a> {
+    ctx: &'a Ctx,
+    decision: Decision,
+    armed: bool,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut d = self.decision.clone();
+            d.error = Some("closed when the session ended".into());
+            self.ctx.record(d);
+        }
     }
 }
 
@@ -222,7 +274,13 @@ pub(crate) async fn serve_proxy(listener: TcpListener, ctx: Arc<Ctx>) {
             let _alive = alive;
             let _slot = slot;
             let mut first = [0u8; 1];
-            match stream.peek(&mut first).await {
+            // A client that says nothing must not hold up the proxy's stop.
+            let mut shutdown = ctx.shutdown.clone();
+            let peeked = tokio::select! {
+                p = stream.peek(&mut first) => p,
+                _ = shutdown.wait_for(|s| *s) => return,
+            };
+            match peeked {
                 Ok(1) if first == [5] => serve_socks(stream, ctx).await,
                 Ok(1) => crate::http::serve(stream, ctx).await,
                 _ => {}
@@ -238,7 +296,7 @@ async fn serve_socks(mut stream: TcpStream, ctx: Arc<Ctx>) {
         match socks::parse_greeting(&buf) {
             Ok(Some(n)) => break n,
             Ok(None) if buf.len() < 512 => {
-                if read_more(&mut stream, &mut buf).await == 0 {
+                if read_more(&mut stream, &mut buf, &ctx).await == 0 {
                     return;
                 }
             }
@@ -257,7 +315,7 @@ async fn serve_socks(mut stream: TcpStream, ctx: Arc<Ctx>) {
         match socks::parse_request(&buf) {
             Ok(Some(t)) => break t,
             Ok(None) if buf.len() < 512 => {
-                if read_more(&mut stream, &mut buf).await == 0 {
+                if read_more(&mut stream, &mut buf, &ctx).await == 0 {
                     return;
                 }
             }
@@ -268,7 +326,10 @@ async fn serve_socks(mut stream: TcpStream, ctx: Arc<Ctx>) {
             Err(e) => {
                 let code = e.reply.unwrap_or(Reply::GeneralFailure);
                 let _ = stream.write_all(&socks::reply(code)).await;
-                let mut d = Decision::new("(unreadable request)", 0, Via::Socks5);
+                let mut d = match &e.target {
+                    Some(t) => Decision::new(t.host.to_string(), t.port, Via::Socks5),
+                    None => Decision::new("(unreadable request)", 0, Via::Socks5),
+                };
                 d.rule = e.to_string();
                 ctx.record(d);
                 return;
@@ -316,10 +377,14 @@ async fn serve_socks(mut stream: TcpStream, ctx: Arc<Ctx>) {
     finish(&ctx, d, ended, started);
 }
 
-/// Reads what is there into `buf`; 0 at end of stream or on an error.
-async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> usize {
+/// Reads what is there into `buf`; 0 at end of stream, on an error or when the session ends.
+async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>, ctx: &Ctx) -> usize {
     let mut chunk = [0u8; 512];
-    let n = stream.read(&mut chunk).await.unwrap_or(0);
+    let mut shutdown = ctx.shutdown.clone();
+    let n = tokio::select! {
+        r = stream.read(&mut chunk) => r.unwrap_or(0),
+        _ = shutdown.wait_for(|s| *s) => 0,
+    };
     buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
     n
 }
@@ -458,7 +523,11 @@ pub(crate) async fn serve_dns_tcp(listener: TcpListener, ctx: Arc<Ctx>) {
                     return;
                 }
                 let mut msg = vec![0u8; usize::from(u16::from_be_bytes(len))];
-                if stream.read_exact(&mut msg).await.is_err() {
+                let read = tokio::select! {
+                    r = stream.read_exact(&mut msg) => r,
+                    _ = shutdown.wait_for(|s| *s) => return,
+                };
+                if read.is_err() {
                     return;
                 }
                 let Some(response) = handle_query(&ctx, &msg, Via::DnsTcp).await else {

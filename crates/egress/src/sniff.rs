@@ -33,7 +33,9 @@ pub fn sniff(buf: &[u8]) -> Sniffed {
     match buf.first() {
         None => Sniffed::NeedMore,
         Some(0x16) => client_hello(buf),
-        Some(b) if b.is_ascii_uppercase() => http_request(buf),
+        // A method is any token, in any case, and servers skip empty lines before the request
+        // line (RFC 9112 §2.2).
+        Some(b) if is_tchar(*b) || *b == b'\r' || *b == b'\n' => http_request(buf),
         Some(_) => Sniffed::Opaque,
     }
 }
@@ -189,15 +191,18 @@ fn normalize(host: &str) -> String {
 
 /// A plain HTTP request head: its `Host`, without the port.
 fn http_request(buf: &[u8]) -> Sniffed {
+    // Servers skip empty lines before the request line (RFC 9112 §2.2), some any CR or LF.
+    let start = buf.iter().position(|b| *b != b'\r' && *b != b'\n');
+    let head = buf.get(start.unwrap_or(buf.len())..).unwrap_or_default();
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut req = httparse::Request::new(&mut headers);
-    match req.parse(buf) {
+    match req.parse(head) {
         Ok(httparse::Status::Partial) if buf.len() < MAX_SNIFF => {
             // A method token and a space make it HTTP; without them it is something else.
-            let token_end = buf.iter().position(|b| !b.is_ascii_uppercase());
+            let token_end = head.iter().position(|b| !is_tchar(*b));
             match token_end {
                 None => Sniffed::NeedMore,
-                Some(i) if buf.get(i) == Some(&b' ') => Sniffed::NeedMore,
+                Some(i) if i > 0 && head.get(i) == Some(&b' ') => Sniffed::NeedMore,
                 Some(_) => Sniffed::Opaque,
             }
         }
@@ -217,8 +222,16 @@ fn http_request(buf: &[u8]) -> Sniffed {
                 Some(Err(_)) => Sniffed::Malformed("Host header is not ASCII"),
             }
         }
+        // An HTTP request line, then headers that cannot be read (too many, or lines a lenient
+        // server would skip): its Host cannot be checked.
+        Err(_) if req.version.is_some() => Sniffed::Malformed("unreadable HTTP request head"),
         Err(_) => Sniffed::Opaque,
     }
+}
+
+/// Whether `b` may be part of an HTTP token, such as a method (RFC 9110 §5.6.2).
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// `host` from `host:port` or `[v6]:port`.

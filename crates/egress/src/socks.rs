@@ -43,12 +43,18 @@ pub fn reply(code: Reply) -> [u8; 10] {
 pub struct SocksError {
     /// The reply to send, when the exchange got as far as a request.
     pub reply: Option<Reply>,
+    /// The destination the request named, when it could be read.
+    pub target: Option<Target>,
     /// What went wrong.
     pub reason: &'static str,
 }
 
 fn fail(reply: Option<Reply>, reason: &'static str) -> SocksError {
-    SocksError { reply, reason }
+    SocksError {
+        reply,
+        target: None,
+        reason,
+    }
 }
 
 /// Reads the greeting (`VER NMETHODS METHODS…`). `Ok(None)`: more bytes are needed;
@@ -140,16 +146,22 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<(Target, usize)>, SocksError> 
         p.first().copied().unwrap_or(0),
         p.get(1).copied().unwrap_or(0),
     ]);
+    let target = Target { host, port };
+    let refuse = |reply, reason| SocksError {
+        reply: Some(reply),
+        target: Some(target.clone()),
+        reason,
+    };
     if cmd != Some(1) {
-        return Err(fail(
-            Some(Reply::CommandNotSupported),
+        return Err(refuse(
+            Reply::CommandNotSupported,
             "only CONNECT is supported (no BIND, no UDP ASSOCIATE)",
         ));
     }
     if port == 0 {
-        return Err(fail(Some(Reply::NotAllowed), "port 0"));
+        return Err(refuse(Reply::NotAllowed, "port 0"));
     }
-    Ok(Some((Target { host, port }, end + 2)))
+    Ok(Some((target, end + 2)))
 }
 
 #[cfg(test)]

@@ -119,6 +119,9 @@ impl Target {
             }
             (h, port)
         } else {
+            if s.matches(':').count() > 1 {
+                return Err(fail("write an IPv6 address in brackets: [2001:db8::1]:443"));
+            }
             match s.rsplit_once(':') {
                 Some((h, p)) => (h, Some(p)),
                 None => (s, None),
@@ -209,6 +212,8 @@ mod tests {
             "[127.0.0.1]:80",
             "[::1:80",
             "[::1]x:80",
+            "2001:db8::1:443",
+            "::1",
         ] {
             let e = Target::parse_authority(bad, None).unwrap_err();
             assert!(!e.reason.is_empty(), "{bad}");

@@ -6,9 +6,10 @@
 //! Modules: `init` (writing a profile), `docs` (help, man pages, completions), `manifest`
 //! (signing and verifying, with ssh-keygen interop), `refusals` (every bad input is refused with the
 //! documented exit code and a message saying what, where and how to fix it), `explain` and `check`
-//! (the grant and single decisions), `policies` (Cedar policy files), `pipes` (closed stdout) and
+//! (the grant and single decisions), `policies` (Cedar policy files), `pipes` (closed stdout),
 //! `audit` (the audit ledger written by `policy check`: verify, prove, read, export, witness, and
-//! each kind of tampering).
+//! each kind of tampering), `run` (sandboxed sessions) and `egress` (real clients in sessions
+//! reaching test servers through the egress proxy, and every way around it refused).
 
 #![allow(
     clippy::unwrap_used,
@@ -27,6 +28,8 @@ mod audit;
 mod check;
 #[path = "cli/docs.rs"]
 mod docs;
+#[path = "cli/egress.rs"]
+mod egress;
 #[path = "cli/explain.rs"]
 mod explain;
 #[path = "cli/init.rs"]

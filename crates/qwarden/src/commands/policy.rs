@@ -253,6 +253,28 @@ fn explain(dirs: &Dirs, args: &GrantArgs, json: bool) -> Result<Code, Failure> {
             grant.filesystem.protected.len()
         )?;
     }
+    let net = &grant.network;
+    let exempt = qwarden_policy::BUILTIN_DENY
+        .len()
+        .saturating_sub(net.builtin_deny.len());
+    writeln!(
+        out,
+        "egress: {} allow pattern(s); deny wins: {} from the profile, {} built-in ({exempt} exempt); default deny",
+        net.allow.len(),
+        net.deny.len(),
+        net.builtin_deny.len(),
+    )?;
+    if !net.allow_ranges.is_empty() {
+        let ranges: Vec<String> = net.allow_ranges.iter().map(ToString::to_string).collect();
+        writeln!(
+            out,
+            "egress may reach non-public addresses in: {}",
+            ranges.join(", ")
+        )?;
+    }
+    for o in &net.overrides {
+        writeln!(out, "egress host override: {o}")?;
+    }
     let l = grant.limits;
     writeln!(
         out,

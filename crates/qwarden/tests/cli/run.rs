@@ -52,6 +52,7 @@ macro_rules! sessiontest {
         }
     };
 }
+pub(crate) use sessiontest;
 
 /// A signed agent manifest and a profile of `tier` in `env`; `body` is the manifest after `[agent]`.
 pub fn setup(env: &Env, tier: &str, body: &str) {

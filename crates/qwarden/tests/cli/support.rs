@@ -642,3 +642,11 @@ impl Drop for Running {
         let _ = self.child.wait();
     }
 }
+
+impl Cmd {
+    /// A command the caller built (a test server, a tool), with this harness's reporting:
+    /// failures print the whole run, and [`Cmd::spawn`] reads its output line by line.
+    pub fn from_command(name: &'static str, cmd: Command) -> Cmd {
+        Cmd::new(name, cmd)
+    }
+}

@@ -1,0 +1,7 @@
+//! Fuzz target `tunnel_sniff`: see `../egress_checks.rs` for what it checks.
+#![no_main]
+
+#[path = "../egress_checks.rs"]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::tunnel_sniff(data));
