@@ -12,7 +12,8 @@ Exit codes:
   3  invalid input (malformed manifest, profile or policy; unknown tier; file not found)
   4  denied by policy
   5  needs approval (`policy check`)
-  6  verification failed (manifest unsigned, expired or untrusted; ledger or proof tampered)
+  6  verification failed (manifest unsigned, expired or untrusted; ledger or proof tampered;
+     wrong vault passphrase or identity; damaged vault file)
 `qwarden run` exits with the agent's own exit code (128 + N when a signal N killed it) once the
 session ran; codes 1-6 above mean no session started.";
 
@@ -56,6 +57,10 @@ pub enum Command {
     /// Run a tlog-witness that cosigns other ledgers' checkpoints.
     #[command(subcommand)]
     Witness(WitnessCommand),
+    /// Keep provider secrets in qwarden's encrypted vault, outside every sandbox. Values are
+    /// read from standard input, never from the command line, and never printed.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
     /// Run a command as the agent, in a sandbox built from its grant, recording everything in the
     /// audit ledger. Exits with the agent's exit code.
     Run(RunArgs),
@@ -124,6 +129,17 @@ pub enum LocalBackend {
 }
 
 impl LocalBackend {
+    /// The local provider's backend.
+    pub fn local(self) -> qwarden_gateway::local::LocalBackend {
+        use qwarden_gateway::local::LocalBackend as B;
+        match self {
+            LocalBackend::Statevector => B::Statevector,
+            LocalBackend::Density => B::Density,
+            LocalBackend::Trajectories => B::Trajectories,
+            LocalBackend::Noisy => B::Noisy,
+        }
+    }
+
     /// As the CLI spells it.
     pub fn name(self) -> &'static str {
         match self {
@@ -464,4 +480,70 @@ pub enum WitnessCommand {
         #[arg(long, value_name = "VKEY", required = true)]
         log: Vec<String>,
     },
+}
+
+/// `qwarden secrets …`: the credential vault in STATE_DIR/vault.
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Create the vault. By default it is unlocked by an age identity file (created 0600 at
+    /// CONFIG_DIR/vault-identity.txt if absent); with --passphrase, by a passphrase read from
+    /// QWARDEN_VAULT_PASSPHRASE or asked on the terminal.
+    Init {
+        /// The identity file to create or use [env: QWARDEN_VAULT_IDENTITY] [default: CONFIG_DIR/vault-identity.txt]
+        #[arg(long, value_name = "FILE", conflicts_with = "passphrase")]
+        identity: Option<PathBuf>,
+        /// Unlock the vault with a passphrase instead of an identity file.
+        #[arg(long)]
+        passphrase: bool,
+        /// scrypt work factor (log2 N) for a passphrase vault; each step doubles the work
+        /// [default: about one second on this machine]
+        #[arg(long, value_name = "N", requires = "passphrase", value_parser = clap::value_parser!(u8).range(10..=22))]
+        work_factor: Option<u8>,
+    },
+    /// Add a secret; its value is read from standard input (one trailing newline dropped), or
+    /// typed with echo off on a terminal. Refuses an existing name: use `rotate`.
+    Add {
+        /// The secret's name: 1-64 of a-z, 0-9, `.`, `_`, `-` (name it after the provider, e.g.
+        /// `ibm`, to make it the one sessions use).
+        name: String,
+        /// Whose credential it is.
+        #[arg(long, value_enum)]
+        provider: ProviderArg,
+        /// Read the value from this environment variable instead of standard input.
+        #[arg(long, value_name = "VAR")]
+        from_env: Option<String>,
+    },
+    /// List the secrets: name, provider, dates and source; never a value.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a secret.
+    Remove {
+        /// The secret's name.
+        name: String,
+    },
+    /// Replace a secret's value (read like `add`), keeping its name, provider and creation date.
+    Rotate {
+        /// The secret's name.
+        name: String,
+        /// Read the value from this environment variable instead of standard input.
+        #[arg(long, value_name = "VAR")]
+        from_env: Option<String>,
+    },
+    // `secrets scan` and `secrets import` (the plaintext-credential scanner) go below this line.
+}
+
+/// The providers a secret can belong to.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ProviderArg {
+    /// IBM Quantum (IBM Cloud API key or IBM Quantum token).
+    Ibm,
+    /// IonQ.
+    Ionq,
+    /// Amazon Web Services (Braket).
+    Aws,
+    /// Quantinuum (Nexus).
+    Quantinuum,
 }

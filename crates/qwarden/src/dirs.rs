@@ -67,9 +67,16 @@ impl Dirs {
         }
     }
 
-    /// Directories an agent must never see: qwarden's own configuration and state.
+    /// Paths an agent must never see: qwarden's own configuration and state (which hold the
+    /// vault and its default identity file), and the vault's identity file wherever it is.
     pub fn private(&self) -> Vec<PathBuf> {
         let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-        vec![canon(&self.config), canon(&self.state), canon(&self.system)]
+        let mut private = vec![canon(&self.config), canon(&self.state), canon(&self.system)];
+        private.extend(
+            crate::commands::secrets::identity_files(self)
+                .iter()
+                .map(|p| canon(p)),
+        );
+        private
     }
 }

@@ -8,8 +8,10 @@
 //! documented exit code and a message saying what, where and how to fix it), `explain` and `check`
 //! (the grant and single decisions), `policies` (Cedar policy files), `pipes` (closed stdout),
 //! `audit` (the audit ledger written by `policy check`: verify, prove, read, export, witness, and
-//! each kind of tampering), `run` (sandboxed sessions) and `egress` (real clients in sessions
-//! reaching test servers through the egress proxy, and every way around it refused).
+//! each kind of tampering), `run` (sandboxed sessions), `secrets` (the credential vault: values
+//! never printed, never stored in the clear, never reachable from a session) and `egress` (real
+//! clients in sessions reaching test servers through the egress proxy, and every way around it
+//! refused).
 
 #![allow(
     clippy::unwrap_used,
@@ -32,6 +34,8 @@ mod docs;
 mod egress;
 #[path = "cli/explain.rs"]
 mod explain;
+#[path = "cli/gateway.rs"]
+mod gateway;
 #[path = "cli/init.rs"]
 mod init;
 #[path = "cli/manifest.rs"]
@@ -44,5 +48,7 @@ mod policies;
 mod refusals;
 #[path = "cli/run.rs"]
 mod run;
+#[path = "cli/secrets.rs"]
+mod secrets;
 #[path = "cli/submit.rs"]
 mod submit;

@@ -21,7 +21,8 @@
 //! With namespaces, pid 1 first hands over the egress endpoints it made in the sandbox's network
 //! namespace (see [`Egress`]), one per message, each attached with `SCM_RIGHTS` and with an empty
 //! payload: `P` the egress proxy's TCP listener (`127.0.0.1:proxy_port`), `U` the DNS stub's UDP
-//! socket and `T` its TCP listener (both `127.0.0.1:53`, only with [`Egress::dns`]). They come
+//! socket and `T` its TCP listener (both `127.0.0.1:53`, only with [`Egress::dns`]), `G` the QPU
+//! job gateway's TCP listener (`127.0.0.1:gateway_port`, only with [`Egress::gateway_port`]). They come
 //! before `L`, and pid 1 closes its copies before it forks the agent, so no process in the sandbox
 //! ever holds them ([`EndpointKind`] names the tags).
 
@@ -195,6 +196,9 @@ fn hand_over_endpoints(ctl: BorrowedFd<'_>, egress: &Egress) -> Result<(), Strin
         })?;
         endpoints.push((EndpointKind::DnsUdp, udp.into()));
         endpoints.push((EndpointKind::DnsTcp, listen(EndpointKind::DnsTcp, 53)?));
+    }
+    if let Some(port) = egress.gateway_port {
+        endpoints.push((EndpointKind::Gateway, listen(EndpointKind::Gateway, port)?));
     }
     for (kind, fd) in endpoints {
         ctx(
@@ -592,9 +596,12 @@ fn confine(ctl: BorrowedFd<'_>, plan: &Plan) -> Result<Never, String> {
         // other address, racily.)
         tcp_connect: match plan.isolation {
             Isolation::Full => Vec::new(),
-            Isolation::LandlockOnly | Isolation::Unsandboxed => {
-                plan.egress.host_proxy_port.into_iter().collect()
-            }
+            Isolation::LandlockOnly | Isolation::Unsandboxed => plan
+                .egress
+                .host_proxy_port
+                .into_iter()
+                .chain(plan.egress.host_gateway_port)
+                .collect(),
         },
         restrict_tcp: plan.isolation != Isolation::Full,
     };

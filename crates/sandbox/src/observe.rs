@@ -702,7 +702,8 @@ pub fn egress_verdict(
             (!local).then_some((libc::ENETUNREACH, "netns"))
         }
         Isolation::LandlockOnly | Isolation::Unsandboxed => {
-            let proxy = egress.host_proxy_port.is_some_and(|p| p == to.port())
+            let ours = |port: Option<u16>| port.is_some_and(|p| p == to.port());
+            let proxy = (ours(egress.host_proxy_port) || ours(egress.host_gateway_port))
                 && v4 == Some(Ipv4Addr::LOCALHOST);
             let control = if isolation == Isolation::LandlockOnly {
                 "landlock"
@@ -964,6 +965,20 @@ mod tests {
             ..Egress::default()
         };
         egress_verdict(isolation, &egress, to.parse().unwrap()).map(|(errno, _)| errno)
+    }
+
+    #[test]
+    fn without_namespaces_the_gateway_port_is_reachable_like_the_proxy() {
+        let egress = Egress {
+            host_proxy_port: Some(40001),
+            host_gateway_port: Some(40002),
+            ..Egress::default()
+        };
+        let v = |to: &str| egress_verdict(Isolation::LandlockOnly, &egress, to.parse().unwrap());
+        assert_eq!(v("127.0.0.1:40001"), None);
+        assert_eq!(v("127.0.0.1:40002"), None);
+        assert_eq!(v("127.0.0.1:40003").map(|(e, _)| e), Some(libc::EACCES));
+        assert_eq!(v("10.0.0.1:40002").map(|(e, _)| e), Some(libc::EACCES));
     }
 
     #[test]

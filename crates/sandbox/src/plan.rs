@@ -106,6 +106,10 @@ pub enum Isolation {
 /// (the conventional HTTP proxy port).
 pub const DEFAULT_PROXY_PORT: u16 = 3128;
 
+/// The port qwarden's QPU job gateway listens on inside the sandbox unless the supervisor says
+/// otherwise.
+pub const DEFAULT_GATEWAY_PORT: u16 = 8787;
+
 /// The ways out of the sandbox: the supervisor's egress proxy and DNS stub, the only ones.
 ///
 /// With namespaces ([`Isolation::Full`]) the agent's network namespace has nothing but loopback.
@@ -131,6 +135,14 @@ pub struct Egress {
     /// Without namespaces: the port on the host's `127.0.0.1` where the supervisor's proxy
     /// listens. `None` (the default): the agent may connect to no TCP port at all.
     pub host_proxy_port: Option<u16>,
+    /// With namespaces: the TCP port of the QPU job gateway's listener on `127.0.0.1` in the
+    /// sandbox's network namespace; `None`: no gateway. Not 0, 53 or the proxy's port.
+    #[serde(default)]
+    pub gateway_port: Option<u16>,
+    /// Without namespaces: the port on the host's `127.0.0.1` where the supervisor's gateway
+    /// listens; Landlock lets the agent connect to it as to the proxy.
+    #[serde(default)]
+    pub host_gateway_port: Option<u16>,
 }
 
 impl Default for Egress {
@@ -139,6 +151,8 @@ impl Default for Egress {
             proxy_port: DEFAULT_PROXY_PORT,
             dns: true,
             host_proxy_port: None,
+            gateway_port: None,
+            host_gateway_port: None,
         }
     }
 }
@@ -347,6 +361,15 @@ impl Plan {
         let e = spec.egress;
         if spec.isolation == Isolation::Full && (e.proxy_port == 0 || e.dns && e.proxy_port == 53) {
             return Err(PlanError::ProxyPort(e.proxy_port));
+        }
+        if spec.isolation == Isolation::Full
+            && let Some(g) = e.gateway_port
+            && (g == 0 || g == 53 || g == e.proxy_port)
+        {
+            return Err(PlanError::ProxyPort(g));
+        }
+        if spec.isolation != Isolation::Full && e.host_gateway_port == Some(0) {
+            return Err(PlanError::ProxyPort(0));
         }
         if spec.isolation != Isolation::Full && e.host_proxy_port == Some(0) {
             return Err(PlanError::ProxyPort(0));
@@ -1161,6 +1184,7 @@ mod tests {
             proxy_port: 8888,
             dns: false,
             host_proxy_port: None,
+            ..Egress::default()
         };
         assert_eq!(Plan::build(&s, &[]).unwrap().egress.proxy_port, 8888);
         assert_eq!(View::of(&s).egress(), s.egress);
@@ -1175,6 +1199,7 @@ mod tests {
                 proxy_port: port,
                 dns,
                 host_proxy_port: None,
+                ..Egress::default()
             };
             let err = Plan::build(&s, &[]).unwrap_err();
             assert!(matches!(err, PlanError::ProxyPort(p) if p == port), "{err}");
@@ -1190,6 +1215,7 @@ mod tests {
             proxy_port: 0,
             dns: true,
             host_proxy_port: Some(0),
+            ..Egress::default()
         };
         assert!(matches!(Plan::build(&s, &[]), Err(PlanError::ProxyPort(0))));
         s.egress.host_proxy_port = Some(40000);

@@ -22,14 +22,17 @@ pub enum EndpointKind {
     DnsUdp,
     /// The DNS stub's TCP listener, `127.0.0.1:53` (backlog 1024).
     DnsTcp,
+    /// The QPU job gateway's TCP listener, `127.0.0.1:gateway_port` (backlog 1024).
+    Gateway,
 }
 
 impl EndpointKind {
     /// Every kind, in the order the init sends them.
-    pub const ALL: [EndpointKind; 3] = [
+    pub const ALL: [EndpointKind; 4] = [
         EndpointKind::Proxy,
         EndpointKind::DnsUdp,
         EndpointKind::DnsTcp,
+        EndpointKind::Gateway,
     ];
 
     /// The control-socket tag of the message carrying it (see [`crate::init`]).
@@ -38,6 +41,7 @@ impl EndpointKind {
             EndpointKind::Proxy => b'P',
             EndpointKind::DnsUdp => b'U',
             EndpointKind::DnsTcp => b'T',
+            EndpointKind::Gateway => b'G',
         }
     }
 
@@ -52,6 +56,7 @@ impl EndpointKind {
             EndpointKind::Proxy => "egress proxy (tcp)",
             EndpointKind::DnsUdp => "dns stub (udp)",
             EndpointKind::DnsTcp => "dns stub (tcp)",
+            EndpointKind::Gateway => "qpu job gateway (tcp)",
         }
     }
 }

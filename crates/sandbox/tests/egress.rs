@@ -455,6 +455,7 @@ fn endpoints_reach_the_supervisor_and_serve_the_sandbox() {
             }
             EndpointKind::DnsUdp => dns_udp = Some(UdpSocket::from(fd)),
             EndpointKind::DnsTcp => dns_tcp = Some(TcpListener::from(fd)),
+            EndpointKind::Gateway => panic!("no gateway was asked for"),
         }
     });
     assert_eq!(
@@ -576,7 +577,7 @@ fn direct_connections_are_unreachable_and_recorded() {
 const CONNECT_PORTS: &str = r#"
 import json, socket, sys
 res = {}
-for port in (int(sys.argv[2]), 53):
+for port in [int(p) for p in sys.argv[2:]] + [53]:
     s = socket.socket()
     try:
         s.connect(("127.0.0.1", port))
@@ -593,17 +594,28 @@ fn the_proxy_port_and_the_dns_stub_follow_the_plan() {
     let egress = Egress {
         proxy_port: 8080,
         dns: false,
+        gateway_port: Some(8787),
         ..Egress::default()
     };
     assert_ne!(egress.proxy_port, DEFAULT_PROXY_PORT);
     let mut spec = dirs.spec(Isolation::Full, egress, CONNECT_PORTS);
     spec.argv.push("8080".into());
+    spec.argv.push("8787".into());
     let mut proxy = None;
-    let ran = run(&spec, |kind, fd| {
-        assert_eq!(kind, EndpointKind::Proxy, "no DNS stub was asked for");
-        proxy = Some(TcpListener::from(fd));
+    let mut gateway = None;
+    let ran = run(&spec, |kind, fd| match kind {
+        EndpointKind::Proxy => proxy = Some(TcpListener::from(fd)),
+        EndpointKind::Gateway => gateway = Some(TcpListener::from(fd)),
+        other => panic!("no DNS stub was asked for, got {other:?}"),
     });
-    assert_eq!(ran.order, ["endpoint:Proxy", "listener"]);
+    assert_eq!(
+        ran.order,
+        ["endpoint:Proxy", "endpoint:Gateway", "listener"]
+    );
+    assert_eq!(
+        gateway.unwrap().local_addr().unwrap().to_string(),
+        "127.0.0.1:8787"
+    );
     assert_eq!(ran.status, 0, "the script failed");
     let proxy = proxy.unwrap();
     assert_eq!(
@@ -614,6 +626,10 @@ fn the_proxy_port_and_the_dns_stub_follow_the_plan() {
     assert_eq!(backlog(&proxy).as_deref(), Some("to 8080"));
     let res = dirs.results();
     assert_eq!(res["8080"], 0);
+    assert_eq!(
+        res["8787"], 0,
+        "the gateway's listener is reachable in the sandbox"
+    );
     // Nothing listens on 53: refused by the kernel, on loopback, unrecorded.
     assert_eq!(res["53"].as_i64(), Some(libc::ECONNREFUSED.into()));
     assert_eq!(denials(&ran.observations), BTreeSet::new());

@@ -23,6 +23,9 @@ pub enum Item {
     Observed(Observation),
     /// A decision of the egress proxy.
     Net(Box<qwarden_egress::Decision>),
+    /// An event of the job gateway or the session's handles (the recorder adds the session and
+    /// the agent).
+    Gateway(Box<Event>),
 }
 
 /// What the recorder saw while the agent ran.
@@ -197,6 +200,10 @@ pub fn record_all(
                     }
                     observation(o).with_session(session).with_agent(agent)
                 }
+                Item::Gateway(e) => {
+                    rec.count_gateway(e);
+                    (**e).clone().with_session(session).with_agent(agent)
+                }
                 Item::Net(d) => {
                     if !rec.count_net(d) {
                         continue;
@@ -262,6 +269,15 @@ fn encode(e: Event, cas: &mut DirCas, session: &str, agent: &str) -> Result<Vec<
 }
 
 impl Recorded {
+    /// Counts a gateway event: jobs, and refusals as violations.
+    fn count_gateway(&mut self, e: &Event) {
+        match e.kind() {
+            qwarden_ledger::event::Kind::JobSubmit => self.counts.jobs += 1,
+            qwarden_ledger::event::Kind::Violation => self.counts.violations += 1,
+            _ => {}
+        }
+    }
+
     /// Counts an egress decision; false when it is a refusal seen so often already that it is
     /// only counted (a DNS-tunnel attempt is a flood of refused names).
     fn count_net(&mut self, d: &qwarden_egress::Decision) -> bool {

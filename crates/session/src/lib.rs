@@ -11,6 +11,7 @@ mod devices;
 mod doctor;
 mod events;
 mod guard;
+mod jobs;
 mod net;
 mod summary;
 
@@ -317,6 +318,13 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
     let backups = guard::Backups::take(&protected_direct, &run_dir.join("protected"))
         .map_err(|e| SessionError::Scopes(format!("cannot back up the protected paths: {e}")))?;
     let mut host_proxy: Option<std::net::TcpListener>;
+    let mut host_gateway: Option<std::net::TcpListener>;
+    // The agent's credential handles: minted now (they go in its environment), recorded once
+    // the session has started.
+    let (handles, handle_env, mint_events) =
+        jobs::Handles::mint(grant, &session).map_err(SessionError::Sandbox)?;
+    let handles = std::sync::Arc::new(handles);
+    let want_gateway = !handles.is_empty();
     let (sandbox, mut confinement, plan) = loop {
         if isolation != Isolation::Full {
             // No mount namespace: the agent's home and temporary directory are private
@@ -336,8 +344,14 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
         // Full isolation: the proxy's sockets are made inside the sandbox's network namespace.
         // Degraded: on the host's loopback, and Landlock lets the agent connect to that port only.
         host_proxy = None;
+        host_gateway = None;
+        let mut gateway_port = None;
         let proxy_port = if isolation == Isolation::Full {
             spec.egress = Egress::default();
+            if want_gateway {
+                spec.egress.gateway_port = Some(qwarden_sandbox::plan::DEFAULT_GATEWAY_PORT);
+                gateway_port = spec.egress.gateway_port;
+            }
             spec.egress.proxy_port
         } else {
             let l = std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(|e| {
@@ -352,10 +366,29 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
                 host_proxy_port: Some(port),
                 ..Egress::default()
             };
+            if want_gateway {
+                let g = std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(|e| {
+                    SessionError::Sandbox(format!("cannot listen for the job gateway: {e}"))
+                })?;
+                let gport = g
+                    .local_addr()
+                    .map_err(|e| SessionError::Sandbox(e.to_string()))?
+                    .port();
+                host_gateway = Some(g);
+                spec.egress.host_gateway_port = Some(gport);
+                gateway_port = Some(gport);
+            }
             port
         };
         spec.set_env.retain(|(k, _)| k == "QWARDEN_AGENT");
         spec.set_env.extend(qwarden_egress::client_env(proxy_port));
+        if let Some(port) = gateway_port {
+            spec.set_env.push((
+                "QWARDEN_GATEWAY_URL".into(),
+                format!("http://127.0.0.1:{port}"),
+            ));
+            spec.set_env.extend(handle_env.iter().cloned());
+        }
         let mut plan = Plan::build(&spec, &opts.host_env)?;
         plan.cgroup_procs = cgroup_procs.clone();
         let init_args: Vec<&str> = opts.init.1.iter().map(String::as_str).collect();
@@ -434,7 +467,37 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
     let (tx, rx) = mpsc::sync_channel::<events::Item>(16 * 1024);
     let _ = tx.send(events::Item::Event(Box::new(start)));
     let _ = tx.send(events::Item::Event(Box::new(env_event)));
+    for e in mint_events {
+        let _ = tx.send(events::Item::Gateway(Box::new(e)));
+    }
+    handles.attach(tx.clone());
+    let job_sink = std::sync::Arc::new(jobs::LedgerJobs::new(tx.clone()));
     let sink = std::sync::Arc::new(net::LedgerSink::new(tx.clone()));
+    let (endpoints, from_init_gateway) = split_gateway(endpoints);
+    let gateway = match from_init_gateway.or(host_gateway) {
+        Some(listener) => {
+            let state = std::sync::Arc::new(qwarden_gateway::server::State {
+                admission: qwarden_gateway::admission::Admission::new(grant.qpu.clone()),
+                auth: handles.clone(),
+                sink: job_sink.clone(),
+                native: qwarden_gateway::native::Native::new(0),
+            });
+            match qwarden_gateway::server::Gateway::start(listener, state) {
+                Ok(g) => Some(g),
+                Err(e) => {
+                    let _ = qwarden_sandbox::sys::kill(
+                        sandbox.pid() as i32,
+                        qwarden_sandbox::sys::SIGKILL,
+                    );
+                    return Err(SessionError::Sandbox(format!(
+                        "cannot start the job gateway: {e}"
+                    )));
+                }
+            }
+        }
+        None => None,
+    };
+    let renewer = renew_handles(handles.clone());
     let proxy = match egress_endpoints(endpoints, host_proxy) {
         Some(endpoints) => {
             raise_open_files();
@@ -513,6 +576,12 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
     }
     sink.close();
     drop(sink);
+    if let Some(g) = gateway {
+        g.stop();
+    }
+    drop(renewer);
+    handles.revoke();
+    job_sink.close();
     if let Ok(Some(e)) = observer.join() {
         warnings.push(format!("observation failed, the agent was stopped: {e}"));
     }
@@ -743,6 +812,8 @@ fn egress_endpoints(
             EndpointKind::Proxy => proxy = Some(std::net::TcpListener::from(fd)),
             EndpointKind::DnsUdp => dns_udp = Some(std::net::UdpSocket::from(fd)),
             EndpointKind::DnsTcp => dns_tcp = Some(std::net::TcpListener::from(fd)),
+            // Split off before (see `split_gateway`).
+            EndpointKind::Gateway => {}
         }
     }
     Some(qwarden_egress::Endpoints {
@@ -750,6 +821,36 @@ fn egress_endpoints(
         dns_udp,
         dns_tcp,
     })
+}
+
+/// The gateway's listener, taken out of the endpoints the init handed over.
+fn split_gateway(endpoints: Endpoints) -> (Endpoints, Option<std::net::TcpListener>) {
+    let mut gateway = None;
+    let rest = endpoints
+        .into_iter()
+        .filter_map(|(kind, fd)| {
+            if kind == EndpointKind::Gateway {
+                gateway = Some(std::net::TcpListener::from(fd));
+                None
+            } else {
+                Some((kind, fd))
+            }
+        })
+        .collect();
+    (rest, gateway)
+}
+
+/// Renews the session's handles every five minutes until the returned sender is dropped.
+fn renew_handles(handles: std::sync::Arc<jobs::Handles>) -> mpsc::Sender<()> {
+    let (stop, stopped) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        while let Err(mpsc::RecvTimeoutError::Timeout) =
+            stopped.recv_timeout(std::time::Duration::from_secs(300))
+        {
+            handles.renew();
+        }
+    });
+    stop
 }
 
 /// The proxy holds two descriptors per tunnel: lift the supervisor's soft limit on open files

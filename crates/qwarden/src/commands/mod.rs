@@ -6,6 +6,7 @@ mod init;
 mod manifest;
 mod policy;
 mod run;
+pub mod secrets;
 mod submit;
 mod witness;
 
@@ -48,6 +49,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
                 Command::Policy(cmd) => policy::run(&dirs, cmd),
                 Command::Audit(cmd) => audit::run(&dirs, cmd),
                 Command::Witness(cmd) => witness::run(cmd),
+                Command::Secrets(cmd) => secrets::run(&dirs, cmd),
                 Command::Run(args) => return run::run(&dirs, &args),
                 Command::Doctor { json } => doctor::run(json),
                 Command::Submit(args) => submit::run(&args),

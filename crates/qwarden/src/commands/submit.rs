@@ -4,11 +4,11 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::anyhow;
-use qwarden_sim::noise::NoiseModel;
-use qwarden_sim::{Method, RunOptions};
+use qwarden_gateway::local::{self, Calibration, LocalJob};
+use qwarden_sim::Method;
 use serde::Serialize;
 
-use crate::cli::{LocalBackend, SubmitArgs};
+use crate::cli::SubmitArgs;
 use crate::exit::{Code, Failure};
 
 /// Circuits and calibration files larger than this are refused before reading.
@@ -28,38 +28,6 @@ fn read(path: &Path, what: &str) -> Result<String, Failure> {
         .map_err(|e| Failure::invalid(anyhow!("cannot read {what} `{}`: {e}", path.display())))
 }
 
-/// A calibration snapshot: IBM backend properties (`qubits` and `gates`) or an IonQ
-/// characterization.
-fn noise_model(path: &Path) -> Result<NoiseModel, Failure> {
-    let text = read(path, "calibration")?;
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        Failure::invalid(anyhow!("calibration `{}` is not JSON: {e}", path.display()))
-    })?;
-    let model = if value.get("qubits").is_some_and(serde_json::Value::is_array)
-        && value.get("gates").is_some()
-    {
-        NoiseModel::from_ibm_properties(&text, None)
-    } else {
-        NoiseModel::from_ionq_characterization(&text)
-    };
-    model.map_err(|e| Failure::invalid(anyhow!("calibration `{}`: {e}", path.display())))
-}
-
-/// 3/4 of the memory the kernel says is available, so a big circuit is refused, not swapped.
-fn memory_limit() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find(|l| l.starts_with("MemAvailable:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map_or(qwarden_sim::run::DEFAULT_MEMORY_LIMIT, |kb| {
-            kb * 1024 / 4 * 3
-        })
-}
-
 #[derive(Serialize)]
 struct Output<'a> {
     circuit: String,
@@ -76,42 +44,38 @@ struct Output<'a> {
 /// Runs the circuit; prints a table of counts (or JSON).
 pub fn run(args: &SubmitArgs) -> Result<Code, Failure> {
     let source = read(&args.file, "circuit")?;
-    let circuit = qwarden_sim::qasm::parse(&source)
-        .map_err(|e| Failure::invalid(anyhow!("{}:{e}", args.file.display())))?;
-    // A circuit on a device's physical qubits runs on just the qubits it uses.
-    let (circuit, layout) = circuit.compact();
-    let noise = match (&args.calibration, args.backend) {
-        (Some(path), LocalBackend::Statevector) => {
-            return Err(Failure::usage(anyhow!(
-                "local:statevector is noiseless; drop --calibration `{}` or use local:noisy",
-                path.display()
-            )));
-        }
-        (None, LocalBackend::Noisy) => {
-            return Err(Failure::usage(anyhow!(
-                "local:noisy needs --calibration FILE (IBM backend properties or an IonQ characterization)"
-            )));
-        }
-        (Some(path), _) => Some(noise_model(path)?.remapped(&layout)),
-        (None, _) => None,
-    };
-    let method = match args.backend {
-        LocalBackend::Statevector => Method::Statevector,
-        LocalBackend::Density => Method::DensityMatrix,
-        LocalBackend::Trajectories => Method::Trajectories,
-        LocalBackend::Noisy => Method::Auto,
+    let calibration = match &args.calibration {
+        Some(path) => Some(
+            Calibration::parse(read(path, "calibration")?)
+                .map_err(|e| Failure::invalid(anyhow!("`{}`: {e}", path.display())))?,
+        ),
+        None => None,
     };
     let seed = args.seed.unwrap_or_else(random_seed);
-    let opts = RunOptions {
+    let job = LocalJob {
+        qasm: &source,
+        backend: args.backend.local(),
         shots: args.shots,
         seed,
+        calibration: calibration.as_ref(),
         threads: args.threads,
-        method,
-        noise,
-        memory_limit: memory_limit(),
+        memory_limit: local::memory_limit(),
     };
-    let result = qwarden_sim::run::run(&circuit, &opts)
-        .map_err(|e| Failure::invalid(anyhow!("{}: {e}", args.file.display())))?;
+    let result = local::run(&job).map_err(|e| match e {
+        local::LocalError::NoiselessWithCalibration => Failure::usage(anyhow!(
+            "local:statevector is noiseless; drop --calibration `{}` or use local:noisy",
+            args.calibration
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        )),
+        local::LocalError::NoisyWithoutCalibration => Failure::usage(anyhow!(
+            "local:noisy needs --calibration FILE (IBM backend properties or an IonQ characterization)"
+        )),
+        local::LocalError::Circuit(m) => Failure::invalid(anyhow!("{}:{m}", args.file.display())),
+        other => Failure::invalid(anyhow!("{}: {other}", args.file.display())),
+    })?;
+    let (qubits, layout) = (result.qubits, &result.layout);
     if args.json {
         crate::output::json(&Output {
             circuit: args.file.display().to_string(),
@@ -119,8 +83,8 @@ pub fn run(args: &SubmitArgs) -> Result<Code, Failure> {
             method: result.method,
             shots: result.shots,
             seed: result.seed,
-            qubits: circuit.num_qubits,
-            layout: &layout,
+            qubits,
+            layout,
             calibration: args.calibration.as_ref().map(|p| p.display().to_string()),
             counts: &result.counts,
         })?;

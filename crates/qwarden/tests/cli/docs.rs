@@ -41,6 +41,11 @@ qwtest!(help_works_for_every_subcommand, |env| {
         "policy check",
         "policy validate",
         "policy show",
+        "secrets init",
+        "secrets add",
+        "secrets list",
+        "secrets remove",
+        "secrets rotate",
         "completions",
         "man",
     ] {
@@ -61,7 +66,8 @@ qwtest!(long_help_lists_every_exit_code, |env| {
         "3  invalid input",
         "4  denied by policy",
         "5  needs approval (`policy check`)",
-        "6  verification failed (manifest unsigned, expired or untrusted; ledger or proof tampered)",
+        "6  verification failed (manifest unsigned, expired or untrusted; ledger or proof tampered;",
+        "     wrong vault passphrase or identity; damaged vault file)",
     ] {
         run.stdout_has(line);
     }

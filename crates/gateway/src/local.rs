@@ -1,0 +1,288 @@
+//! The `local` provider: jobs run on qwarden's simulator, in the supervisor.
+//!
+//! Backends: `statevector` (ideal), `density` (density matrix), `trajectories` (noisy
+//! statevector trajectories) and `noisy` (density matrix when it fits, trajectories otherwise).
+//! The noisy ones take a calibration snapshot (IBM backend properties or an IonQ
+//! characterization), whose SHA-256 is the job's calibration digest. A circuit on a device's
+//! physical qubits runs on just the qubits it uses. Same circuit, seed and calibration: same
+//! counts, on any machine.
+
+use std::fmt;
+use std::str::FromStr;
+
+use qwarden_sim::noise::NoiseModel;
+use qwarden_sim::{Counts, Method, RunOptions};
+use sha2::{Digest as _, Sha256};
+
+/// A backend of the local provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalBackend {
+    /// Ideal statevector.
+    Statevector,
+    /// Density matrix (exact noise, small circuits).
+    Density,
+    /// Noisy statevector trajectories.
+    Trajectories,
+    /// Density matrix when it fits, trajectories otherwise; needs a calibration.
+    Noisy,
+}
+
+impl LocalBackend {
+    /// Every backend.
+    pub const ALL: [LocalBackend; 4] = [
+        LocalBackend::Statevector,
+        LocalBackend::Density,
+        LocalBackend::Trajectories,
+        LocalBackend::Noisy,
+    ];
+
+    /// Its name at the `local` provider.
+    pub fn name(self) -> &'static str {
+        match self {
+            LocalBackend::Statevector => "statevector",
+            LocalBackend::Density => "density",
+            LocalBackend::Trajectories => "trajectories",
+            LocalBackend::Noisy => "noisy",
+        }
+    }
+
+    fn method(self) -> Method {
+        match self {
+            LocalBackend::Statevector => Method::Statevector,
+            LocalBackend::Density => Method::DensityMatrix,
+            LocalBackend::Trajectories => Method::Trajectories,
+            LocalBackend::Noisy => Method::Auto,
+        }
+    }
+}
+
+impl fmt::Display for LocalBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for LocalBackend {
+    type Err = LocalError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        LocalBackend::ALL
+            .into_iter()
+            .find(|b| b.name() == s)
+            .ok_or_else(|| LocalError::UnknownBackend(s.chars().take(64).collect()))
+    }
+}
+
+/// A calibration snapshot and its digest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Calibration {
+    /// The snapshot's JSON text.
+    pub text: String,
+    /// `sha256:<hex>` of the text.
+    pub digest: String,
+    model: NoiseModel,
+}
+
+impl Calibration {
+    /// Reads IBM backend properties (`qubits` and `gates`) or an IonQ characterization.
+    pub fn parse(text: String) -> Result<Calibration, LocalError> {
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| LocalError::Calibration(format!("is not JSON: {e}")))?;
+        let ibm = value.get("qubits").is_some_and(serde_json::Value::is_array)
+            && value.get("gates").is_some();
+        let model = if ibm {
+            NoiseModel::from_ibm_properties(&text, None)
+        } else {
+            NoiseModel::from_ionq_characterization(&text)
+        }
+        .map_err(|e| LocalError::Calibration(format!("cannot be used: {e}")))?;
+        let digest = format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())));
+        Ok(Calibration {
+            text,
+            digest,
+            model,
+        })
+    }
+}
+
+/// A job for the local provider.
+#[derive(Debug, Clone)]
+pub struct LocalJob<'a> {
+    /// OpenQASM 2 or 3.
+    pub qasm: &'a str,
+    /// Where.
+    pub backend: LocalBackend,
+    /// Shots.
+    pub shots: u64,
+    /// The seed.
+    pub seed: u64,
+    /// Noise, for the noisy backends.
+    pub calibration: Option<&'a Calibration>,
+    /// Worker threads (0: all cores).
+    pub threads: usize,
+    /// Refuse circuits whose state needs more bytes than this.
+    pub memory_limit: u64,
+}
+
+/// What a local job produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalResult {
+    /// Counts per bitstring (classical bit 0 rightmost).
+    pub counts: Counts,
+    /// Shots run.
+    pub shots: u64,
+    /// The seed used.
+    pub seed: u64,
+    /// The engine that ran.
+    pub method: Method,
+    /// Qubits simulated (after compaction).
+    pub qubits: usize,
+    /// Which original qubit each simulated one is.
+    pub layout: Vec<usize>,
+    /// `sha256:<hex>` of the circuit's text.
+    pub circuit_digest: String,
+}
+
+/// Why a local job could not run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LocalError {
+    /// Not a local backend.
+    #[error(
+        "unknown local backend `{0}`; the local provider has statevector, density, trajectories and noisy"
+    )]
+    UnknownBackend(String),
+    /// The circuit is not valid OpenQASM.
+    #[error("circuit: {0}")]
+    Circuit(String),
+    /// The calibration cannot be used.
+    #[error("the calibration {0}")]
+    Calibration(String),
+    /// The statevector backend takes no calibration.
+    #[error("local:statevector is noiseless; drop the calibration or use local:noisy")]
+    NoiselessWithCalibration,
+    /// The noisy backend needs a calibration.
+    #[error(
+        "local:noisy needs a calibration snapshot (IBM backend properties or an IonQ characterization)"
+    )]
+    NoisyWithoutCalibration,
+    /// The simulator refused the job (too many qubits for the memory limit, …).
+    #[error("{0}")]
+    Simulator(String),
+}
+
+/// Runs `job`.
+pub fn run(job: &LocalJob<'_>) -> Result<LocalResult, LocalError> {
+    let circuit =
+        qwarden_sim::qasm::parse(job.qasm).map_err(|e| LocalError::Circuit(e.to_string()))?;
+    let (circuit, layout) = circuit.compact();
+    let noise = match (job.calibration, job.backend) {
+        (Some(_), LocalBackend::Statevector) => return Err(LocalError::NoiselessWithCalibration),
+        (None, LocalBackend::Noisy) => return Err(LocalError::NoisyWithoutCalibration),
+        (Some(c), _) => Some(c.model.remapped(&layout)),
+        (None, _) => None,
+    };
+    let opts = RunOptions {
+        shots: job.shots,
+        seed: job.seed,
+        threads: job.threads,
+        method: job.backend.method(),
+        noise,
+        memory_limit: job.memory_limit,
+    };
+    let r =
+        qwarden_sim::run::run(&circuit, &opts).map_err(|e| LocalError::Simulator(e.to_string()))?;
+    Ok(LocalResult {
+        counts: r.counts,
+        shots: r.shots,
+        seed: r.seed,
+        method: r.method,
+        qubits: circuit.num_qubits,
+        layout,
+        circuit_digest: format!(
+            "sha256:{}",
+            hex::encode(Sha256::digest(job.qasm.as_bytes()))
+        ),
+    })
+}
+
+/// 3/4 of the memory the kernel says is available, so a big circuit is refused, not swapped.
+pub fn memory_limit() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemAvailable:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(qwarden_sim::run::DEFAULT_MEMORY_LIMIT, |kb| {
+            kb * 1024 / 4 * 3
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+    use super::*;
+
+    const BELL: &str = "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[2];\ncreg c[2];\nh q[0];\ncx q[0],q[1];\nmeasure q -> c;\n";
+
+    fn job(backend: LocalBackend, calibration: Option<&Calibration>) -> LocalJob<'_> {
+        LocalJob {
+            qasm: BELL,
+            backend,
+            shots: 1000,
+            seed: 7,
+            calibration,
+            threads: 1,
+            memory_limit: 1 << 30,
+        }
+    }
+
+    #[test]
+    fn bell_runs_ideal_and_reproducibly() {
+        let a = run(&job(LocalBackend::Statevector, None)).unwrap();
+        assert_eq!(a.counts.keys().collect::<Vec<_>>(), ["00", "11"]);
+        assert_eq!(a.counts.values().sum::<u64>(), 1000);
+        assert_eq!(a, run(&job(LocalBackend::Statevector, None)).unwrap());
+        assert!(a.circuit_digest.starts_with("sha256:"));
+    }
+
+    #[test]
+    fn noisy_backends_need_a_calibration_and_use_it() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/calibrations/ibm_lima_props.json"
+        ))
+        .unwrap();
+        let cal = Calibration::parse(text).unwrap();
+        assert!(cal.digest.starts_with("sha256:"));
+        assert_eq!(
+            run(&job(LocalBackend::Noisy, None)),
+            Err(LocalError::NoisyWithoutCalibration)
+        );
+        assert_eq!(
+            run(&job(LocalBackend::Statevector, Some(&cal))),
+            Err(LocalError::NoiselessWithCalibration)
+        );
+        let noisy = run(&job(LocalBackend::Noisy, Some(&cal))).unwrap();
+        assert!(
+            noisy.counts.len() > 2,
+            "noise leaks into 01/10: {:?}",
+            noisy.counts
+        );
+        assert!(matches!(
+            Calibration::parse("{}".into()),
+            Err(LocalError::Calibration(_))
+        ));
+        assert!(matches!(
+            "gpu".parse::<LocalBackend>(),
+            Err(LocalError::UnknownBackend(_))
+        ));
+        let bad = LocalJob {
+            qasm: "OPENQASM 2.0; qreg q[1]; foo q[0];",
+            ..job(LocalBackend::Statevector, None)
+        };
+        assert!(matches!(run(&bad), Err(LocalError::Circuit(_))));
+    }
+}

@@ -1,0 +1,359 @@
+//! qwarden's own job API, for agents without a provider SDK and for `qwarden submit`:
+//!
+//! - `POST /v1/jobs` with `{"backend": "local:statevector", "qasm": "OPENQASM 3.0; …",
+//!   "shots": 1000, "seed": 42, "calibration": {…}}` (`seed` and `calibration` optional; a
+//!   calibration is IBM backend properties or an IonQ characterization, for the noisy local
+//!   backends) answers `201` with the job;
+//! - `GET /v1/jobs/{id}` answers the job again.
+//!
+//! A job is `{"id", "status": "completed", "backend", "shots", "seed", "method", "counts",
+//! "circuit_digest", "calibration_digest"?}`. Errors are `{"error": {"code", "message"}}` with
+//! 400 (malformed), 403 (refused by the grant), 404, 413 (too large) or 422 (the circuit or
+//! calibration cannot run). Only the `local` provider runs here; jobs for other providers go
+//! through their provider-compatible APIs.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+use crate::admission::{Admission, JobRequest, ShotSource, Shots};
+use crate::local::{self, Calibration, LocalBackend, LocalJob};
+use crate::record::{JobSink, Refused, Submitted};
+
+/// The largest request body accepted.
+pub const MAX_BODY: usize = 4 << 20;
+
+/// An HTTP answer: status and JSON body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    /// The status code.
+    pub status: u16,
+    /// The body.
+    pub body: Value,
+}
+
+fn error(status: u16, code: &str, message: impl Into<String>) -> Reply {
+    Reply {
+        status,
+        body: json!({"error": {"code": code, "message": message.into()}}),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewJob {
+    backend: String,
+    qasm: String,
+    shots: u64,
+    #[serde(default)]
+    seed: Option<u64>,
+    #[serde(default)]
+    calibration: Option<Value>,
+}
+
+/// The native API's state: its jobs.
+pub struct Native {
+    jobs: Mutex<HashMap<String, Value>>,
+    threads: usize,
+}
+
+impl Native {
+    /// A native API whose simulations use `threads` worker threads (0: all cores).
+    pub fn new(threads: usize) -> Native {
+        Native {
+            jobs: Mutex::new(HashMap::new()),
+            threads,
+        }
+    }
+
+    /// `POST /v1/jobs`.
+    pub fn submit(&self, body: &[u8], admission: &Admission, sink: &dyn JobSink) -> Reply {
+        if body.len() > MAX_BODY {
+            return error(
+                413,
+                "too_large",
+                format!("the request body is over {MAX_BODY} bytes"),
+            );
+        }
+        let job: NewJob = match serde_json::from_slice(body) {
+            Ok(j) => j,
+            Err(e) => {
+                return error(
+                    400,
+                    "malformed",
+                    format!(
+                        "the body is not a job: {e}; send {{\"backend\", \"qasm\", \"shots\"}}"
+                    ),
+                );
+            }
+        };
+        let Some((provider, backend)) = job.backend.split_once(':') else {
+            return error(
+                400,
+                "malformed",
+                "backend is `provider:backend`, e.g. `local:statevector`",
+            );
+        };
+        let refuse = |status: u16, code: &str, reason: String| {
+            sink.refused(Refused {
+                provider: provider.to_owned(),
+                backend: backend.to_owned(),
+                api: "native",
+                reason: reason.clone(),
+            });
+            error(status, code, reason)
+        };
+        let request = JobRequest {
+            provider: provider.to_owned(),
+            backend: backend.to_owned(),
+            circuits: vec![Shots {
+                count: job.shots,
+                source: ShotSource::Circuit,
+            }],
+        };
+        if job.shots == 0 {
+            return refuse(400, "malformed", "shots must be at least 1".into());
+        }
+        let admitted = match admission.admit(&request) {
+            Ok(a) => a,
+            Err(e) => return refuse(403, "refused", e.to_string()),
+        };
+        if provider != "local" {
+            admission.release(admitted);
+            return refuse(
+                400,
+                "unsupported",
+                format!(
+                    "the native API runs local jobs; submit to `{provider}` through its own API"
+                ),
+            );
+        }
+        let run = || -> Result<Value, (u16, String)> {
+            let local_backend: LocalBackend = backend
+                .parse()
+                .map_err(|e: local::LocalError| (400, e.to_string()))?;
+            let calibration = match &job.calibration {
+                Some(v) => {
+                    Some(Calibration::parse(v.to_string()).map_err(|e| (422, e.to_string()))?)
+                }
+                None => None,
+            };
+            let seed = job.seed.unwrap_or_else(random_u64);
+            let result = local::run(&LocalJob {
+                qasm: &job.qasm,
+                backend: local_backend,
+                shots: job.shots,
+                seed,
+                calibration: calibration.as_ref(),
+                threads: self.threads,
+                memory_limit: local::memory_limit(),
+            })
+            .map_err(|e| (422, e.to_string()))?;
+            let id = format!("job-{:016x}{:016x}", random_u64(), random_u64());
+            let mut out = json!({
+                "id": id,
+                "status": "completed",
+                "backend": job.backend,
+                "shots": result.shots,
+                "seed": result.seed,
+                "method": result.method,
+                "counts": result.counts,
+                "circuit_digest": result.circuit_digest,
+            });
+            if let (Some(c), Some(m)) = (&calibration, out.as_object_mut()) {
+                m.insert("calibration_digest".into(), c.digest.clone().into());
+            }
+            sink.submitted(Submitted {
+                provider: provider.to_owned(),
+                backend: backend.to_owned(),
+                shots: result.shots,
+                circuit_digest: result.circuit_digest.clone(),
+                job_id: id,
+                calibration_digest: calibration.map(|c| c.digest),
+                request_digest: format!("sha256:{}", hex::encode(Sha256::digest(body))),
+            });
+            Ok(out)
+        };
+        match run() {
+            Ok(out) => {
+                if let (Some(id), Ok(mut jobs)) =
+                    (out.get("id").and_then(Value::as_str), self.jobs.lock())
+                {
+                    jobs.insert(id.to_owned(), out.clone());
+                }
+                Reply {
+                    status: 201,
+                    body: out,
+                }
+            }
+            Err((status, reason)) => {
+                admission.release(admitted);
+                let code = if status == 422 {
+                    "cannot_run"
+                } else {
+                    "malformed"
+                };
+                refuse(status, code, reason)
+            }
+        }
+    }
+
+    /// `GET /v1/jobs/{id}`.
+    pub fn get(&self, id: &str) -> Reply {
+        match self.jobs.lock().ok().and_then(|j| j.get(id).cloned()) {
+            Some(job) => Reply {
+                status: 200,
+                body: job,
+            },
+            None => error(
+                404,
+                "not_found",
+                format!(
+                    "no job `{}` in this session",
+                    id.chars().take(80).collect::<String>()
+                ),
+            ),
+        }
+    }
+}
+
+/// 53 random bits (so a seed survives any JSON reader).
+fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    let ok = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
+        .is_ok();
+    if ok { u64::from_le_bytes(b) >> 11 } else { 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+    use super::*;
+    use qwarden_policy::Outcome;
+    use qwarden_policy::grant::{BackendGrant, QpuGrant};
+    use qwarden_policy::manifest::{BackendRef, Budget};
+    use qwarden_policy::profile::ProviderKind;
+
+    #[derive(Default)]
+    struct Sink(Mutex<(Vec<Submitted>, Vec<Refused>)>);
+    impl JobSink for Sink {
+        fn submitted(&self, job: Submitted) {
+            self.0.lock().unwrap().0.push(job);
+        }
+        fn refused(&self, job: Refused) {
+            self.0.lock().unwrap().1.push(job);
+        }
+    }
+
+    fn admission() -> Admission {
+        Admission::new(QpuGrant {
+            providers: vec![],
+            backends: vec![BackendGrant {
+                backend: BackendRef {
+                    provider: "local".into(),
+                    backend: "*".into(),
+                },
+                kind: ProviderKind::Local,
+                outcome: Outcome::Allow,
+            }],
+            max_shots: 5000,
+            budget: Budget {
+                shots: 100_000,
+                jobs: 10,
+            },
+        })
+    }
+
+    const BELL: &str = "OPENQASM 3.0;\ninclude \"stdgates.inc\";\nqubit[2] q;\nbit[2] c;\nh q[0];\ncx q[0], q[1];\nc = measure q;\n";
+
+    #[test]
+    fn a_local_job_runs_is_recorded_and_can_be_fetched() {
+        let (n, a, sink) = (Native::new(1), admission(), Sink::default());
+        let body = json!({"backend": "local:statevector", "qasm": BELL, "shots": 1000, "seed": 5});
+        let r = n.submit(body.to_string().as_bytes(), &a, &sink);
+        assert_eq!(r.status, 201, "{}", r.body);
+        assert_eq!(r.body["status"], "completed");
+        assert_eq!(r.body["seed"], 5);
+        let counts = r.body["counts"].as_object().unwrap();
+        assert_eq!(counts.keys().collect::<Vec<_>>(), ["00", "11"]);
+        let id = r.body["id"].as_str().unwrap();
+        assert_eq!(
+            n.get(id),
+            Reply {
+                status: 200,
+                body: r.body.clone()
+            }
+        );
+        let recorded = &sink.0.lock().unwrap().0;
+        assert_eq!(recorded.len(), 1);
+        assert_eq!(recorded[0].job_id, id);
+        assert_eq!(recorded[0].shots, 1000);
+        assert_eq!(a.used().jobs, 1);
+    }
+
+    #[test]
+    fn refusals_answer_in_shape_and_are_recorded() {
+        let (n, a, sink) = (Native::new(1), admission(), Sink::default());
+        let cases = [
+            (
+                json!({"backend": "ibm:ibm_lima", "qasm": BELL, "shots": 10}),
+                403,
+                "refused",
+            ),
+            (
+                json!({"backend": "local:statevector", "qasm": BELL, "shots": 5001}),
+                403,
+                "refused",
+            ),
+            (
+                json!({"backend": "local:gpu", "qasm": BELL, "shots": 10}),
+                400,
+                "malformed",
+            ),
+            (
+                json!({"backend": "local:statevector", "qasm": "OPENQASM 3.0; bogus;", "shots": 10}),
+                422,
+                "cannot_run",
+            ),
+            (
+                json!({"backend": "local:noisy", "qasm": BELL, "shots": 10}),
+                422,
+                "cannot_run",
+            ),
+            (
+                json!({"backend": "local:statevector", "qasm": BELL, "shots": 0}),
+                400,
+                "malformed",
+            ),
+        ];
+        for (body, status, code) in &cases {
+            let r = n.submit(body.to_string().as_bytes(), &a, &sink);
+            assert_eq!(
+                (r.status, r.body["error"]["code"].as_str().unwrap()),
+                (*status, *code),
+                "{body}: {}",
+                r.body
+            );
+        }
+        assert_eq!(sink.0.lock().unwrap().1.len(), cases.len());
+        assert_eq!(
+            a.used().jobs,
+            0,
+            "refused and failed jobs give their budget back"
+        );
+        for bad in [
+            &b"{"[..],
+            b"[]",
+            br#"{"backend":"local:statevector","qasm":"","shots":1,"extra":1}"#,
+            br#"{"backend":"nocolon","qasm":"","shots":1}"#,
+        ] {
+            assert_eq!(n.submit(bad, &a, &sink).status, 400);
+        }
+        assert_eq!(n.submit(&vec![b' '; MAX_BODY + 1], &a, &sink).status, 413);
+        assert_eq!(n.get("job-nope").status, 404);
+    }
+}

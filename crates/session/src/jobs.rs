@@ -1,0 +1,276 @@
+//! The QPU job gateway in a session: the handles the agent gets, how the gateway checks them,
+//! and its jobs as ledger events.
+
+use std::sync::Mutex;
+use std::sync::mpsc::SyncSender;
+
+use qwarden_gateway::record::{JobSink, Refused, Submitted};
+use qwarden_gateway::server::Authenticator;
+use qwarden_ledger::cas::Digest;
+use qwarden_ledger::event::{Credential, CredentialAction, Event, JobSubmit, Timestamp, Violation};
+use qwarden_policy::Grant;
+use qwarden_policy::profile::ProviderKind;
+use qwarden_vault::handle::{Binding, Handle, HandleTable};
+
+use crate::events::Item;
+
+/// What [`Handles::mint`] gives: the table, the agent's environment variables, the mint events.
+pub type Minted = (Handles, Vec<(String, String)>, Vec<Event>);
+
+/// The session's handles, one per granted provider, and the queue their events go to.
+pub struct Handles {
+    session: String,
+    table: Mutex<HandleTable>,
+    /// The granted providers' names in the profile.
+    providers: Vec<String>,
+    tx: Mutex<Option<SyncSender<Item>>>,
+}
+
+impl Handles {
+    /// Mints one handle per provider the grant names. Returns them with the environment
+    /// variable each goes in (`QWARDEN_GATEWAY_TOKEN` for the local provider,
+    /// `QWARDEN_HANDLE_<NAME>` for the others) and the `credential` mint events, to be recorded
+    /// once `session.start` is (see [`Handles::attach`]).
+    pub fn mint(grant: &Grant, session: &str) -> Result<Minted, String> {
+        let now = time::OffsetDateTime::now_utc();
+        let mut table = HandleTable::new();
+        let mut providers = Vec::new();
+        let mut env = Vec::new();
+        let mut events = Vec::new();
+        for p in &grant.qpu.providers {
+            let handle = table
+                .mint(
+                    Binding {
+                        session: session.to_owned(),
+                        agent: grant.agent.name.clone(),
+                        provider: p.name.clone(),
+                        manifest_digest: grant.manifest_digest.clone(),
+                    },
+                    now,
+                )
+                .map_err(|e| e.to_string())?;
+            providers.push(p.name.clone());
+            let var = if p.kind == ProviderKind::Local {
+                "QWARDEN_GATEWAY_TOKEN".to_owned()
+            } else {
+                format!(
+                    "QWARDEN_HANDLE_{}",
+                    p.name.to_ascii_uppercase().replace(['-', '.'], "_")
+                )
+            };
+            events.push(credential(CredentialAction::Mint, &handle, &p.name));
+            env.push((var, handle.expose().to_owned()));
+        }
+        Ok((
+            Handles {
+                session: session.to_owned(),
+                table: Mutex::new(table),
+                providers,
+                tx: Mutex::new(None),
+            },
+            env,
+            events,
+        ))
+    }
+
+    /// Whether any provider was granted (else no gateway is needed).
+    pub fn is_empty(&self) -> bool {
+        self.providers.is_empty()
+    }
+
+    /// From now on, uses, refusals and revocations go to `tx`.
+    pub fn attach(&self, tx: SyncSender<Item>) {
+        if let Ok(mut t) = self.tx.lock() {
+            *t = Some(tx);
+        }
+    }
+
+    fn send(&self, e: Event) {
+        let tx = self.tx.lock().ok().and_then(|t| t.clone());
+        if let Some(tx) = tx {
+            let _ = tx.send(Item::Gateway(Box::new(e)));
+        }
+    }
+
+    /// Keeps the session's handles alive (the supervisor calls this while the agent runs).
+    pub fn renew(&self) {
+        if let Ok(mut t) = self.table.lock() {
+            t.renew(&self.session, time::OffsetDateTime::now_utc());
+        }
+    }
+
+    /// Revokes every handle (the session ended), records it, and lets go of the queue.
+    pub fn revoke(&self) {
+        let revoked = self
+            .table
+            .lock()
+            .map(|mut t| t.revoke_session(&self.session))
+            .unwrap_or_default();
+        for digest in revoked {
+            self.send(Event::new(
+                Timestamp::now(),
+                Credential {
+                    action: CredentialAction::Revoke,
+                    handle_digest: digest
+                        .parse()
+                        .unwrap_or_else(|_| Digest::of(digest.as_bytes())),
+                    provider: "*".into(),
+                    expires: None,
+                },
+            ));
+        }
+        if let Ok(mut tx) = self.tx.lock() {
+            tx.take();
+        }
+    }
+}
+
+fn credential(action: CredentialAction, handle: &Handle, provider: &str) -> Event {
+    Event::new(
+        Timestamp::now(),
+        Credential {
+            action,
+            handle_digest: handle
+                .digest()
+                .parse()
+                .unwrap_or_else(|_| Digest::of(handle.digest().as_bytes())),
+            provider: provider.to_owned(),
+            expires: None,
+        },
+    )
+}
+
+impl Authenticator for Handles {
+    fn check(&self, token: &str, provider: Option<&str>) -> Result<(), String> {
+        let now = time::OffsetDateTime::now_utc();
+        let digest = qwarden_vault::handle::digest(token);
+        let result = {
+            let table = self
+                .table
+                .lock()
+                .map_err(|_| "the handle table is unusable".to_owned())?;
+            let wanted: Vec<&str> = match provider {
+                Some(name) if self.providers.iter().any(|p| p == name) => vec![name],
+                Some(name) => {
+                    return self.refuse(
+                        &digest,
+                        provider,
+                        format!("provider `{name}` is not granted to this agent"),
+                    );
+                }
+                None => self.providers.iter().map(String::as_str).collect(),
+            };
+            // Without a provider, a handle of any of the session's providers will do.
+            let mut last = Err("no provider is granted to this agent".to_owned());
+            for p in wanted {
+                match table.check(token, p, &self.session, now) {
+                    Ok(_) => {
+                        last = Ok(());
+                        break;
+                    }
+                    Err(e) => last = Err(e.to_string()),
+                }
+            }
+            last
+        };
+        match result {
+            Ok(()) => {
+                self.send(Event::new(
+                    Timestamp::now(),
+                    Credential {
+                        action: CredentialAction::Use,
+                        handle_digest: digest
+                            .parse()
+                            .unwrap_or_else(|_| Digest::of(digest.as_bytes())),
+                        provider: provider.unwrap_or("*").to_owned(),
+                        expires: None,
+                    },
+                ));
+                Ok(())
+            }
+            Err(why) => self.refuse(&digest, provider, why),
+        }
+    }
+}
+
+impl Handles {
+    fn refuse(&self, digest: &str, provider: Option<&str>, why: String) -> Result<(), String> {
+        self.send(Event::new(
+            Timestamp::now(),
+            Violation {
+                attempted: format!(
+                    "use a credential handle for {}",
+                    provider.unwrap_or("the gateway")
+                ),
+                control: "gateway".into(),
+                target: Some(format!("{digest}: {why}")),
+                pid: None,
+            },
+        ));
+        Err(why)
+    }
+}
+
+/// The gateway's jobs as ledger events.
+pub struct LedgerJobs {
+    tx: Mutex<Option<SyncSender<Item>>>,
+}
+
+impl LedgerJobs {
+    /// Feeding `tx`.
+    pub fn new(tx: SyncSender<Item>) -> LedgerJobs {
+        LedgerJobs {
+            tx: Mutex::new(Some(tx)),
+        }
+    }
+
+    /// Lets go of the queue.
+    pub fn close(&self) {
+        if let Ok(mut tx) = self.tx.lock() {
+            tx.take();
+        }
+    }
+
+    fn send(&self, e: Event) {
+        let tx = self.tx.lock().ok().and_then(|t| t.clone());
+        if let Some(tx) = tx {
+            let _ = tx.send(Item::Gateway(Box::new(e)));
+        }
+    }
+}
+
+fn digest_of(s: &str) -> Digest {
+    s.parse().unwrap_or_else(|_| Digest::of(s.as_bytes()))
+}
+
+impl JobSink for LedgerJobs {
+    fn submitted(&self, job: Submitted) {
+        self.send(Event::new(
+            Timestamp::now(),
+            JobSubmit {
+                provider: job.provider,
+                backend: job.backend,
+                shots: job.shots,
+                circuit_digest: digest_of(&job.circuit_digest),
+                job_id: Some(job.job_id),
+                calibration_digest: job.calibration_digest.as_deref().map(digest_of),
+                request_digest: Some(digest_of(&job.request_digest)),
+            },
+        ));
+    }
+
+    fn refused(&self, job: Refused) {
+        self.send(
+            Event::new(
+                Timestamp::now(),
+                Violation {
+                    attempted: format!("submit a job to {}:{}", job.provider, job.backend),
+                    control: "gateway".into(),
+                    target: Some(job.reason),
+                    pid: None,
+                },
+            )
+            .with_details(serde_json::json!({ "api": job.api })),
+        );
+    }
+}
