@@ -6,7 +6,9 @@
 //! snapshot a job ran under, and records the provider's job id.
 
 pub mod admission;
+pub mod ionq;
 pub mod local;
 pub mod native;
 pub mod record;
 pub mod server;
+pub mod upstream;

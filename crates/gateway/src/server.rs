@@ -34,6 +34,8 @@ pub struct State {
     pub sink: Arc<dyn JobSink>,
     /// The native API.
     pub native: Native,
+    /// The IonQ v0.4-compatible API and its upstream adapter (`None`: no IonQ in this session).
+    pub ionq: Option<crate::upstream::ionq::IonqUpstream>,
 }
 
 /// A running gateway.
@@ -143,6 +145,10 @@ fn bearer(req: &Request<Incoming>) -> Option<String> {
 
 async fn handle(req: Request<Incoming>, state: Arc<State>) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_owned();
+    // IonQ v0.4-compatible API: its own auth scheme (`apiKey`) and error shape.
+    if crate::ionq::owns(&path) {
+        return crate::ionq::handle(req, state).await;
+    }
     let Some(token) = bearer(&req) else {
         return err(
             401,

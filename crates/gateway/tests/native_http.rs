@@ -68,6 +68,7 @@ fn start() -> (Gateway, u16, Arc<Sink>) {
         auth: Arc::new(Token("qwh_good")),
         sink: sink.clone(),
         native: Native::new(1),
+        ionq: None,
     });
     (Gateway::start(listener, state).unwrap(), port, sink)
 }

@@ -14,6 +14,7 @@ Exit codes:
   5  needs approval (`policy check`)
   6  verification failed (manifest unsigned, expired or untrusted; ledger or proof tampered;
      wrong vault passphrase or identity; damaged vault file)
+  7  plaintext credentials found (`secrets scan`)
 `qwarden run` exits with the agent's own exit code (128 + N when a signal N killed it) once the
 session ran; codes 1-6 above mean no session started.";
 
@@ -533,6 +534,41 @@ pub enum SecretsCommand {
         from_env: Option<String>,
     },
     // `secrets scan` and `secrets import` (the plaintext-credential scanner) go below this line.
+    /// Find provider keys in plaintext: saved Qiskit accounts, `~/.aws/credentials`, Nexus
+    /// tokens, `.env` files, shell startup files, notebooks and scripts, and the environment.
+    /// Prints where each is with a redacted preview, never a value. Exits 0 when nothing is
+    /// found and 7 when something is, so scripts and CI can gate on it.
+    Scan {
+        /// Files and directories to scan [default: the usual credential files in your home
+        /// directory, and the current directory]
+        #[arg(value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Print the report as JSON (findings with redacted previews, skipped paths).
+        #[arg(long)]
+        json: bool,
+        /// Do not check the environment variables.
+        #[arg(long)]
+        no_env: bool,
+    },
+    /// Move the plaintext keys `scan` finds into the vault: each value is stored first (named
+    /// after its provider and kind, source `imported from FILE:LINE`), then replaced in its
+    /// file by `qwarden-vault:NAME`; the files become 0600 and ~/.qiskit, ~/.aws, ~/.qnx 0700.
+    /// Prints how to rotate each key at its provider. Asks for confirmation on a terminal;
+    /// elsewhere needs --yes. Environment variables are reported, not imported.
+    Import {
+        /// Files and directories to scan [default: as `scan`]
+        #[arg(value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Import without asking for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Print the result as JSON (never a value).
+        #[arg(long)]
+        json: bool,
+        /// Do not check the environment variables.
+        #[arg(long)]
+        no_env: bool,
+    },
 }
 
 /// The providers a secret can belong to.

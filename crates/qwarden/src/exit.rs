@@ -20,6 +20,8 @@ pub enum Code {
     NeedsApproval = 5,
     /// A signature, signer or expiry check failed.
     Verification = 6,
+    /// `secrets scan` found plaintext credentials.
+    CredentialsFound = 7,
 }
 
 /// An error with the exit code it should produce.

@@ -9,7 +9,8 @@
 //! (the grant and single decisions), `policies` (Cedar policy files), `pipes` (closed stdout),
 //! `audit` (the audit ledger written by `policy check`: verify, prove, read, export, witness, and
 //! each kind of tampering), `run` (sandboxed sessions), `secrets` (the credential vault: values
-//! never printed, never stored in the clear, never reachable from a session) and `egress` (real
+//! never printed, never stored in the clear, never reachable from a session), `secrets_scan`
+//! (plaintext credentials found and moved into the vault) and `egress` (real
 //! clients in sessions reaching test servers through the egress proxy, and every way around it
 //! refused).
 
@@ -50,5 +51,7 @@ mod refusals;
 mod run;
 #[path = "cli/secrets.rs"]
 mod secrets;
+#[path = "cli/secrets_scan.rs"]
+mod secrets_scan;
 #[path = "cli/submit.rs"]
 mod submit;

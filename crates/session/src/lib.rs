@@ -481,6 +481,7 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
                 auth: handles.clone(),
                 sink: job_sink.clone(),
                 native: qwarden_gateway::native::Native::new(0),
+                ionq: None,
             });
             match qwarden_gateway::server::Gateway::start(listener, state) {
                 Ok(g) => Some(g),

@@ -1,9 +1,13 @@
-//! `qwarden secrets init|add|list|remove|rotate`: the credential vault in `STATE/vault`.
+//! `qwarden secrets init|add|list|remove|rotate`: the credential vault in `STATE/vault`; and
+//! `qwarden secrets scan|import`: plaintext credentials found on disk and moved into it.
 //!
 //! Values come from standard input, an environment variable or the terminal, never from the
-//! command line; nothing here ever prints a value or any part of one.
+//! command line; nothing here ever prints a value or any part of one (the scanner prints
+//! redacted previews only).
 
+mod import;
 mod input;
+mod scan;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -35,6 +39,17 @@ pub fn run(dirs: &Dirs, cmd: SecretsCommand) -> Result<Code, Failure> {
         SecretsCommand::List { json } => list(dirs, json),
         SecretsCommand::Remove { name } => remove(dirs, &name),
         SecretsCommand::Rotate { name, from_env } => rotate(dirs, &name, from_env.as_deref()),
+        SecretsCommand::Scan {
+            paths,
+            json,
+            no_env,
+        } => scan::run(dirs, paths, json, no_env),
+        SecretsCommand::Import {
+            paths,
+            yes,
+            json,
+            no_env,
+        } => import::run(dirs, paths, yes, json, no_env),
     }
 }
 

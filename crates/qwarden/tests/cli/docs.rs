@@ -46,6 +46,8 @@ qwtest!(help_works_for_every_subcommand, |env| {
         "secrets list",
         "secrets remove",
         "secrets rotate",
+        "secrets scan",
+        "secrets import",
         "completions",
         "man",
     ] {
@@ -68,6 +70,7 @@ qwtest!(long_help_lists_every_exit_code, |env| {
         "5  needs approval (`policy check`)",
         "6  verification failed (manifest unsigned, expired or untrusted; ledger or proof tampered;",
         "     wrong vault passphrase or identity; damaged vault file)",
+        "7  plaintext credentials found (`secrets scan`)",
     ] {
         run.stdout_has(line);
     }
