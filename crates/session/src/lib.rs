@@ -67,6 +67,28 @@ pub struct Options {
     pub host_env: Vec<(String, String)>,
     /// Witnesses to push the session's final checkpoint to (the profile's `[[ledger.witnesses]]`).
     pub witnesses: Vec<qwarden_ledger::witness::WitnessConfig>,
+    /// The granted IonQ provider the gateway forwards to, if any.
+    pub ionq: Option<Upstream>,
+}
+
+/// A real provider the gateway forwards jobs to.
+#[derive(Clone)]
+pub struct Upstream {
+    /// Its name in the profile.
+    pub provider: String,
+    /// Its API base URL (IonQ: ending in `/v0.4`).
+    pub base_url: String,
+    /// Where its key comes from (the vault, unlocked by the human before the session).
+    pub keys: std::sync::Arc<dyn qwarden_gateway::upstream::ionq::KeySource>,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("provider", &self.provider)
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a session could not run.
@@ -388,6 +410,26 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
                 format!("http://127.0.0.1:{port}"),
             ));
             spec.set_env.extend(handle_env.iter().cloned());
+            // qiskit-ionq reads the URL and key from these (the QISKIT_-prefixed names win):
+            // both point at the gateway, and the key is the IonQ provider's handle.
+            if let Some(u) = &opts.ionq {
+                let var = format!(
+                    "QWARDEN_HANDLE_{}",
+                    u.provider.to_ascii_uppercase().replace(['-', '.'], "_")
+                );
+                if let Some((_, handle)) = handle_env.iter().find(|(k, _)| *k == var) {
+                    let url = format!("http://127.0.0.1:{port}/v0.4");
+                    for (k, v) in [
+                        ("IONQ_API_URL", &url),
+                        ("QISKIT_IONQ_API_URL", &url),
+                        ("IONQ_API_KEY", handle),
+                        ("IONQ_API_TOKEN", handle),
+                        ("QISKIT_IONQ_API_TOKEN", handle),
+                    ] {
+                        spec.set_env.push((k.into(), v.clone()));
+                    }
+                }
+            }
         }
         let mut plan = Plan::build(&spec, &opts.host_env)?;
         plan.cgroup_procs = cgroup_procs.clone();
@@ -481,7 +523,25 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
                 auth: handles.clone(),
                 sink: job_sink.clone(),
                 native: qwarden_gateway::native::Native::new(0),
-                ionq: None,
+                ionq: match &opts.ionq {
+                    Some(u) => Some(
+                        qwarden_gateway::upstream::ionq::IonqUpstream::new(
+                            u.provider.clone(),
+                            &u.base_url,
+                            u.keys.clone(),
+                            std::sync::Arc::new(jobs::CasCalibrations::new(
+                                opts.state_dir.join("cas"),
+                            )),
+                        )
+                        .map_err(|e| {
+                            SessionError::Sandbox(format!(
+                                "cannot reach provider `{}`: {e}",
+                                u.provider
+                            ))
+                        })?,
+                    ),
+                    None => None,
+                },
             });
             match qwarden_gateway::server::Gateway::start(listener, state) {
                 Ok(g) => Some(g),

@@ -61,6 +61,11 @@ pub fn run(dirs: &Dirs, args: &RunArgs) -> Result<u8, Failure> {
             .then_some(qwarden_sandbox::plan::Isolation::LandlockOnly),
         host_env: std::env::vars().collect(),
         witnesses: super::audit::witness_configs(profile)?,
+        ionq: if args.dry_run {
+            None
+        } else {
+            ionq_upstream(dirs, profile, &grant)?
+        },
     };
     if args.dry_run {
         let plan = qwarden_session::plan(&grant, &opts).map_err(session_failure)?;
@@ -183,4 +188,68 @@ fn print_summary(s: &Summary) -> std::io::Result<()> {
         writeln!(out, "warning: {}", printable(w))?;
     }
     Ok(())
+}
+
+/// The granted IonQ provider, with its key coming from the vault. The vault is unlocked now (a
+/// passphrase is asked before the agent starts); a missing vault or key is reported to the agent,
+/// in IonQ's error shape, when it submits.
+fn ionq_upstream(
+    dirs: &Dirs,
+    profile: &qwarden_policy::Profile,
+    grant: &Grant,
+) -> Result<Option<qwarden_session::Upstream>, Failure> {
+    use qwarden_policy::profile::ProviderKind;
+    let Some(p) = grant
+        .qpu
+        .providers
+        .iter()
+        .find(|p| p.kind == ProviderKind::Ionq)
+        .and_then(|g| profile.provider(&g.name))
+    else {
+        return Ok(None);
+    };
+    let Some(endpoint) = p.endpoints.first() else {
+        return Ok(None);
+    };
+    let endpoint = endpoint.trim_end_matches('/');
+    let base_url = if endpoint.ends_with("/v0.4") {
+        endpoint.to_owned()
+    } else {
+        format!("{endpoint}/v0.4")
+    };
+    let dir = super::secrets::vault_dir(dirs);
+    let unlock = match qwarden_vault::Vault::open(&dir) {
+        Ok(v) => Some(super::secrets::unlock_for(dirs, &v)?),
+        Err(_) => None,
+    };
+    Ok(Some(qwarden_session::Upstream {
+        provider: p.name.clone(),
+        base_url,
+        keys: std::sync::Arc::new(VaultKeys {
+            dir,
+            unlock,
+            name: p.vault.clone().unwrap_or_else(|| p.name.clone()),
+        }),
+    }))
+}
+
+/// A provider's key, read from the vault when the gateway needs it.
+struct VaultKeys {
+    dir: PathBuf,
+    unlock: Option<qwarden_vault::Unlock>,
+    name: String,
+}
+
+impl qwarden_gateway::upstream::ionq::KeySource for VaultKeys {
+    fn key(&self, provider: &str) -> Result<qwarden_vault::Secret, String> {
+        let Some(unlock) = &self.unlock else {
+            return Err(format!(
+                "the workstation has no qwarden vault with a key for `{provider}`; a human runs `qwarden secrets init` and `qwarden secrets add {}`",
+                self.name
+            ));
+        };
+        qwarden_vault::Vault::open(&self.dir)
+            .and_then(|v| v.get(&self.name, unlock))
+            .map_err(|e| format!("the key for `{provider}` is not available: {e}"))
+    }
 }

@@ -100,7 +100,7 @@ fn open(dirs: &Dirs) -> Result<Vault, Failure> {
 
 /// What unlocks `vault` for writing: its passphrase, or its identity file (which adding and
 /// rotating do not read: the public recipient is in the vault).
-fn unlock_for(dirs: &Dirs, vault: &Vault) -> Result<Unlock, Failure> {
+pub fn unlock_for(dirs: &Dirs, vault: &Vault) -> Result<Unlock, Failure> {
     Ok(match vault.unlock_kind() {
         UnlockKind::Passphrase => Unlock::Passphrase(input::passphrase(false)?),
         UnlockKind::Identity => Unlock::IdentityFile(

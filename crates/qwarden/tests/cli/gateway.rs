@@ -173,3 +173,131 @@ sessiontest!(refused_jobs_answer_in_shape_and_are_recorded, |env, who| {
     }));
     assert!(entries.iter().all(|e| e["kind"] != "job.submit"));
 });
+
+/// An agent that may use IonQ's `qpu.aria-1` (on staging: jobs need one approval).
+const IONQ_AGENT: &str = r#"[filesystem]
+read = ["."]
+write = ["src"]
+
+[runtime]
+spawn_processes = true
+
+[limits]
+memory_mb = 1024
+processes = 64
+
+[qpu]
+providers = ["ionq"]
+backends = ["ionq:qpu.aria-1"]
+max_shots = 1000
+
+[qpu.budget]
+shots = 10000
+jobs = 10
+"#;
+
+/// Reads the backend's characterization and submits a Bell job through the gateway, as
+/// qiskit-ionq would (`apiKey` with the handle from `IONQ_API_KEY`); prints each status, then the
+/// whole environment (the test checks no real key is in it).
+const IONQ_CLIENT: &str = r#"
+import json, os, urllib.request, urllib.error
+base, key = os.environ["IONQ_API_URL"], os.environ["IONQ_API_KEY"]
+def call(method, path, body=None):
+    req = urllib.request.Request(base + path, method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": "apiKey " + key, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+status, body = call("GET", "/backends/qpu.aria-1/characterizations?limit=1")
+print("characterization", status)
+job = {"type": "ionq.circuit.v1", "backend": "qpu.aria-1", "shots": 100, "name": "bell",
+       "input": {"gateset": "qis", "qubits": 2, "circuit": [{"gate": "h", "targets": [0]},
+                 {"gate": "x", "targets": [1], "controls": [0]}]}}
+status, body = call("POST", "/jobs", job)
+print("submit", status, json.loads(body).get("message", ""))
+for k, v in sorted(os.environ.items()):
+    print("env", k, v)
+"#;
+
+sessiontest!(
+    an_ionq_client_reaches_the_provider_only_through_the_gateway,
+    |env, who| {
+        let ionq = qwarden_provider_doubles::IonqDouble::start(Default::default());
+        setup(env, "staging", IONQ_AGENT);
+        let profile = env.config.join("profile.toml");
+        let text = std::fs::read_to_string(&profile).unwrap();
+        assert!(text.contains("endpoints = [\"https://api.ionq.co\"]"));
+        std::fs::write(
+            &profile,
+            text.replace(
+                "endpoints = [\"https://api.ionq.co\"]",
+                &format!("endpoints = [\"{}\"]", ionq.base_url()),
+            ),
+        )
+        .unwrap();
+        env.qwarden(["secrets", "init"]).run().success();
+        let key_file = env.scratch("ionq-key");
+        std::fs::write(&key_file, ionq.api_key()).unwrap();
+        env.qwarden(["secrets", "add", "ionq", "--provider", "ionq"])
+            .stdin_file(&key_file)
+            .run()
+            .success();
+        std::fs::remove_file(&key_file).unwrap();
+        std::fs::write(env.project.join("client.py"), IONQ_CLIENT).unwrap();
+        let out = run(env, who, &["--", "python3", "client.py"]).run();
+        out.success();
+        // The characterization was fetched with the real key, swapped in by the gateway.
+        assert!(
+            out.stdout.contains("characterization 200"),
+            "{}",
+            out.stdout
+        );
+        let requests = ionq.requests();
+        let real = format!("apiKey {}", ionq.api_key());
+        assert!(
+            requests.iter().any(|r| r.path.contains("characterizations")
+                && r.header("authorization") == Some(real.as_str())),
+            "{requests:#?}"
+        );
+        assert!(
+            requests.iter().all(|r| r
+                .header("authorization")
+                .is_none_or(|a| !a.contains("qwh_"))),
+            "a handle reached the provider: {requests:#?}"
+        );
+        // Staging needs an approval for QPU jobs, and this build has no approval gate yet: the job
+        // is refused in IonQ's shape, before anything is sent.
+        let submit = out
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("submit "))
+            .unwrap();
+        assert!(submit.starts_with("submit 403"), "{submit}");
+        assert!(submit.contains("approval"), "{submit}");
+        assert!(requests.iter().all(|r| r.method != "POST"), "{requests:#?}");
+        // Nothing in the agent's environment (or its output) holds the real key.
+        assert!(!out.stdout.contains(ionq.api_key()), "{}", out.stdout);
+        assert!(!out.stderr.contains(ionq.api_key()));
+        let entries = session_entries(env, &out.stderr);
+        assert!(
+            entries.iter().any(|e| e["kind"] == "violation"
+                && e["control"] == "gateway"
+                && e["attempted"] == "submit a job to ionq:qpu.aria-1"
+                && e["target"].as_str().unwrap().contains("approval")),
+            "{entries:#?}"
+        );
+        assert!(
+            entries.iter().any(|e| e["kind"] == "credential"
+                && e["action"] == "use"
+                && e["provider"] == "ionq")
+        );
+        let ledger_text = serde_json::to_string(&entries).unwrap();
+        assert!(
+            !ledger_text.contains(ionq.api_key()),
+            "the key is in the ledger"
+        );
+    }
+);
