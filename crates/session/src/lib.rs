@@ -347,6 +347,25 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
         jobs::Handles::mint(grant, &session).map_err(SessionError::Sandbox)?;
     let handles = std::sync::Arc::new(handles);
     let want_gateway = !handles.is_empty();
+    // The IonQ adapter, if the grant names IonQ and its endpoint can be used from here; if not,
+    // the session runs without IonQ endpoints and says why.
+    let mut gateway_warnings = Vec::new();
+    let mut ionq = opts.ionq.as_ref().and_then(|u| {
+        qwarden_gateway::upstream::ionq::IonqUpstream::new(
+            u.provider.clone(),
+            &u.base_url,
+            u.keys.clone(),
+            std::sync::Arc::new(jobs::CasCalibrations::new(opts.state_dir.join("cas"))),
+        )
+        .map_err(|e| {
+            gateway_warnings.push(format!(
+                "provider `{}` is not offered in this session: {e}",
+                u.provider
+            ));
+        })
+        .ok()
+        .map(|upstream| (u.provider.clone(), upstream))
+    });
     let (sandbox, mut confinement, plan) = loop {
         if isolation != Isolation::Full {
             // No mount namespace: the agent's home and temporary directory are private
@@ -412,10 +431,10 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
             spec.set_env.extend(handle_env.iter().cloned());
             // qiskit-ionq reads the URL and key from these (the QISKIT_-prefixed names win):
             // both point at the gateway, and the key is the IonQ provider's handle.
-            if let Some(u) = &opts.ionq {
+            if let Some((provider, _)) = &ionq {
                 let var = format!(
                     "QWARDEN_HANDLE_{}",
-                    u.provider.to_ascii_uppercase().replace(['-', '.'], "_")
+                    provider.to_ascii_uppercase().replace(['-', '.'], "_")
                 );
                 if let Some((_, handle)) = handle_env.iter().find(|(k, _)| *k == var) {
                     let url = format!("http://127.0.0.1:{port}/v0.4");
@@ -523,25 +542,7 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
                 auth: handles.clone(),
                 sink: job_sink.clone(),
                 native: qwarden_gateway::native::Native::new(0),
-                ionq: match &opts.ionq {
-                    Some(u) => Some(
-                        qwarden_gateway::upstream::ionq::IonqUpstream::new(
-                            u.provider.clone(),
-                            &u.base_url,
-                            u.keys.clone(),
-                            std::sync::Arc::new(jobs::CasCalibrations::new(
-                                opts.state_dir.join("cas"),
-                            )),
-                        )
-                        .map_err(|e| {
-                            SessionError::Sandbox(format!(
-                                "cannot reach provider `{}`: {e}",
-                                u.provider
-                            ))
-                        })?,
-                    ),
-                    None => None,
-                },
+                ionq: ionq.take().map(|(_, upstream)| upstream),
             });
             match qwarden_gateway::server::Gateway::start(listener, state) {
                 Ok(g) => Some(g),
@@ -611,6 +612,7 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
     };
     let mut status = None;
     let mut warnings = cgroup_warnings;
+    warnings.append(&mut gateway_warnings);
     for scope in grant.filesystem.read.iter().chain(&grant.filesystem.write) {
         if !scope.path.exists() {
             warnings.push(format!(

@@ -301,3 +301,22 @@ sessiontest!(
         );
     }
 );
+
+sessiontest!(
+    a_provider_the_gateway_cannot_reach_is_left_out_with_a_warning,
+    |env, who| {
+        // The built-in staging profile names https://api.ionq.co, which this build cannot reach
+        // upstream: the session still runs, without IonQ endpoints, and says why.
+        setup(env, "staging", IONQ_AGENT);
+        let out = run(
+            env,
+            who,
+            &["--", "sh", "-c", "echo \"url=${IONQ_API_URL:-unset}\""],
+        )
+        .run();
+        out.success().stdout_has("url=unset");
+        let s = summary(&out.stderr);
+        let warnings = s["warnings"].to_string();
+        assert!(warnings.contains("provider `ionq` is not offered"), "{s}");
+    }
+);
