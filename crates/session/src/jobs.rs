@@ -142,7 +142,18 @@ fn credential(action: CredentialAction, handle: &Handle, provider: &str) -> Even
 
 impl Authenticator for Handles {
     fn check(&self, token: &str, provider: Option<&str>) -> Result<(), String> {
-        let now = time::OffsetDateTime::now_utc();
+        self.check_at(token, provider, time::OffsetDateTime::now_utc())
+    }
+}
+
+impl Handles {
+    /// [`Authenticator::check`] at `now`.
+    fn check_at(
+        &self,
+        token: &str,
+        provider: Option<&str>,
+        now: time::OffsetDateTime,
+    ) -> Result<(), String> {
         let digest = qwarden_vault::handle::digest(token);
         let result = {
             let table = self
@@ -297,5 +308,109 @@ impl qwarden_gateway::upstream::ionq::CalibrationStore for CasCalibrations {
             let _ = cas.put(bytes);
         }
         digest.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+    use super::*;
+    use qwarden_ledger::event::Body;
+
+    /// Handles of one session for `ibm` and `ionq`, with their texts, and the queue's far end.
+    fn handles() -> (Handles, String, String, std::sync::mpsc::Receiver<Item>) {
+        let now = time::OffsetDateTime::now_utc();
+        let mut table = HandleTable::new();
+        let mut mint = |provider: &str| {
+            table
+                .mint(
+                    Binding {
+                        session: "s1".into(),
+                        agent: "a".into(),
+                        provider: provider.into(),
+                        manifest_digest: "sha256:00".into(),
+                    },
+                    now,
+                )
+                .unwrap()
+                .expose()
+                .to_owned()
+        };
+        let (ibm, ionq) = (mint("ibm"), mint("ionq"));
+        let (tx, rx) = std::sync::mpsc::sync_channel(64);
+        let h = Handles {
+            session: "s1".into(),
+            table: Mutex::new(table),
+            providers: vec!["ibm".into(), "ionq".into()],
+            tx: Mutex::new(Some(tx)),
+        };
+        (h, ibm, ionq, rx)
+    }
+
+    /// The events sent so far: (kind, attempted/action, target).
+    fn events(rx: &std::sync::mpsc::Receiver<Item>) -> Vec<String> {
+        rx.try_iter()
+            .map(|i| match i {
+                Item::Gateway(e) => match &e.body {
+                    Body::Violation(v) => {
+                        format!("violation {}", v.target.clone().unwrap_or_default())
+                    }
+                    Body::Credential(c) => format!("credential {:?} {}", c.action, c.provider),
+                    _ => "other".into(),
+                },
+                _ => "other".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_live_handle_for_its_provider_is_accepted_and_its_use_recorded() {
+        let (h, ibm, _, rx) = handles();
+        assert_eq!(h.check(&ibm, Some("ibm")), Ok(()));
+        assert_eq!(h.check(&ibm, None), Ok(()));
+        assert_eq!(events(&rx), ["credential Use ibm", "credential Use *"]);
+    }
+
+    #[test]
+    fn every_misuse_is_refused_and_recorded() {
+        let (h, ibm, ionq, rx) = handles();
+        let later = time::OffsetDateTime::now_utc() + time::Duration::minutes(16);
+        let expired = h.check_at(&ibm, Some("ibm"), later).unwrap_err();
+        assert!(expired.contains("expired"), "{expired}");
+        let other = h.check(&ionq, Some("ibm")).unwrap_err();
+        assert!(other.contains("not `ibm`"), "{other}");
+        let ungranted = h.check(&ibm, Some("braket")).unwrap_err();
+        assert!(ungranted.contains("not granted"), "{ungranted}");
+        // Another session's handle: another supervisor's table never saw it.
+        let (elsewhere, foreign, _, _) = handles();
+        drop(elsewhere);
+        let unknown = h.check(&foreign, Some("ibm")).unwrap_err();
+        assert!(unknown.contains("unknown"), "{unknown}");
+        h.revoke();
+        let revoked = {
+            // Revocation lets go of the queue; a fresh one sees the refusal.
+            let (tx, rx2) = std::sync::mpsc::sync_channel(8);
+            h.attach(tx);
+            let e = h.check(&ibm, Some("ibm")).unwrap_err();
+            assert_eq!(events(&rx2).len(), 1);
+            e
+        };
+        assert!(revoked.contains("revoked"), "{revoked}");
+        let seen = events(&rx);
+        assert_eq!(
+            seen.iter().filter(|e| e.starts_with("violation")).count(),
+            4,
+            "{seen:#?}"
+        );
+        assert!(
+            seen.iter().all(|e| !e.contains(&ibm) && !e.contains(&ionq)),
+            "handles are never recorded: {seen:#?}"
+        );
+        assert_eq!(
+            seen.iter()
+                .filter(|e| e.starts_with("credential Revoke"))
+                .count(),
+            2
+        );
     }
 }
