@@ -141,7 +141,7 @@ impl Native {
                 }
                 None => None,
             };
-            let seed = job.seed.unwrap_or_else(random_u64);
+            let seed = job.seed.unwrap_or_else(local::random_seed);
             let result = local::run(&LocalJob {
                 qasm: &job.qasm,
                 backend: local_backend,
@@ -152,7 +152,11 @@ impl Native {
                 memory_limit: local::memory_limit(),
             })
             .map_err(|e| (422, e.to_string()))?;
-            let id = format!("job-{:016x}{:016x}", random_u64(), random_u64());
+            let id = format!(
+                "job-{:016x}{:016x}",
+                local::random_seed(),
+                local::random_seed()
+            );
             let mut out = json!({
                 "id": id,
                 "status": "completed",
@@ -218,15 +222,6 @@ impl Native {
             ),
         }
     }
-}
-
-/// 53 random bits (so a seed survives any JSON reader).
-fn random_u64() -> u64 {
-    let mut b = [0u8; 8];
-    let ok = std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
-        .is_ok();
-    if ok { u64::from_le_bytes(b) >> 11 } else { 0 }
 }
 
 #[cfg(test)]

@@ -340,3 +340,38 @@ impl Recorded {
         }
     }
 }
+
+/// A handle on the recorder's queue that its owner can let go of (so the recorder finishes once
+/// every producer has), shared by the egress proxy's and the gateway's reporters.
+#[derive(Debug, Default)]
+pub struct Queue(std::sync::Mutex<Option<std::sync::mpsc::SyncSender<Item>>>);
+
+impl Queue {
+    /// A queue feeding `tx`.
+    pub fn new(tx: std::sync::mpsc::SyncSender<Item>) -> Queue {
+        Queue(std::sync::Mutex::new(Some(tx)))
+    }
+
+    /// From now on, items go to `tx`.
+    pub fn attach(&self, tx: std::sync::mpsc::SyncSender<Item>) {
+        if let Ok(mut t) = self.0.lock() {
+            *t = Some(tx);
+        }
+    }
+
+    /// Sends `item`; blocks while the queue is full (back-pressure, never a drop). After
+    /// [`Queue::close`], items are discarded.
+    pub fn send(&self, item: Item) {
+        let tx = self.0.lock().ok().and_then(|t| t.clone());
+        if let Some(tx) = tx {
+            let _ = tx.send(item);
+        }
+    }
+
+    /// Lets go of the queue.
+    pub fn close(&self) {
+        if let Ok(mut t) = self.0.lock() {
+            t.take();
+        }
+    }
+}

@@ -12,7 +12,8 @@ use qwarden_policy::Grant;
 use qwarden_policy::profile::ProviderKind;
 use qwarden_vault::handle::{Binding, Handle, HandleTable};
 
-use crate::events::Item;
+use crate::digest_of;
+use crate::events::{Item, Queue};
 
 /// What [`Handles::mint`] gives: the table, the agent's environment variables, the mint events.
 pub type Minted = (Handles, Vec<(String, String)>, Vec<Event>);
@@ -23,7 +24,7 @@ pub struct Handles {
     table: Mutex<HandleTable>,
     /// The granted providers' names in the profile.
     providers: Vec<String>,
-    tx: Mutex<Option<SyncSender<Item>>>,
+    queue: Queue,
 }
 
 impl Handles {
@@ -66,7 +67,7 @@ impl Handles {
                 session: session.to_owned(),
                 table: Mutex::new(table),
                 providers,
-                tx: Mutex::new(None),
+                queue: Queue::default(),
             },
             env,
             events,
@@ -80,16 +81,11 @@ impl Handles {
 
     /// From now on, uses, refusals and revocations go to `tx`.
     pub fn attach(&self, tx: SyncSender<Item>) {
-        if let Ok(mut t) = self.tx.lock() {
-            *t = Some(tx);
-        }
+        self.queue.attach(tx);
     }
 
     fn send(&self, e: Event) {
-        let tx = self.tx.lock().ok().and_then(|t| t.clone());
-        if let Some(tx) = tx {
-            let _ = tx.send(Item::Gateway(Box::new(e)));
-        }
+        self.queue.send(Item::Gateway(Box::new(e)));
     }
 
     /// Keeps the session's handles alive (the supervisor calls this while the agent runs).
@@ -111,17 +107,13 @@ impl Handles {
                 Timestamp::now(),
                 Credential {
                     action: CredentialAction::Revoke,
-                    handle_digest: digest
-                        .parse()
-                        .unwrap_or_else(|_| Digest::of(digest.as_bytes())),
+                    handle_digest: digest_of(&digest),
                     provider: "*".into(),
                     expires: None,
                 },
             ));
         }
-        if let Ok(mut tx) = self.tx.lock() {
-            tx.take();
-        }
+        self.queue.close();
     }
 }
 
@@ -130,10 +122,7 @@ fn credential(action: CredentialAction, handle: &Handle, provider: &str) -> Even
         Timestamp::now(),
         Credential {
             action,
-            handle_digest: handle
-                .digest()
-                .parse()
-                .unwrap_or_else(|_| Digest::of(handle.digest().as_bytes())),
+            handle_digest: digest_of(&handle.digest()),
             provider: provider.to_owned(),
             expires: None,
         },
@@ -190,9 +179,7 @@ impl Handles {
                     Timestamp::now(),
                     Credential {
                         action: CredentialAction::Use,
-                        handle_digest: digest
-                            .parse()
-                            .unwrap_or_else(|_| Digest::of(digest.as_bytes())),
+                        handle_digest: digest_of(&digest),
                         provider: provider.unwrap_or("*").to_owned(),
                         expires: None,
                     },
@@ -224,34 +211,25 @@ impl Handles {
 
 /// The gateway's jobs as ledger events.
 pub struct LedgerJobs {
-    tx: Mutex<Option<SyncSender<Item>>>,
+    queue: Queue,
 }
 
 impl LedgerJobs {
     /// Feeding `tx`.
     pub fn new(tx: SyncSender<Item>) -> LedgerJobs {
         LedgerJobs {
-            tx: Mutex::new(Some(tx)),
+            queue: Queue::new(tx),
         }
     }
 
     /// Lets go of the queue.
     pub fn close(&self) {
-        if let Ok(mut tx) = self.tx.lock() {
-            tx.take();
-        }
+        self.queue.close();
     }
 
     fn send(&self, e: Event) {
-        let tx = self.tx.lock().ok().and_then(|t| t.clone());
-        if let Some(tx) = tx {
-            let _ = tx.send(Item::Gateway(Box::new(e)));
-        }
+        self.queue.send(Item::Gateway(Box::new(e)));
     }
-}
-
-fn digest_of(s: &str) -> Digest {
-    s.parse().unwrap_or_else(|_| Digest::of(s.as_bytes()))
 }
 
 impl JobSink for LedgerJobs {
@@ -342,7 +320,7 @@ mod tests {
             session: "s1".into(),
             table: Mutex::new(table),
             providers: vec!["ibm".into(), "ionq".into()],
-            tx: Mutex::new(Some(tx)),
+            queue: Queue::new(tx),
         };
         (h, ibm, ionq, rx)
     }

@@ -845,7 +845,7 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
     })
 }
 
-fn digest_of(s: &str) -> Digest {
+pub(crate) fn digest_of(s: &str) -> Digest {
     s.parse().unwrap_or_else(|_| Digest::of(s.as_bytes()))
 }
 

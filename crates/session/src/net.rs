@@ -1,41 +1,30 @@
 //! The egress proxy's decisions as `net.decision` events, through the recorder's queue.
 
-use std::sync::Mutex;
 use std::sync::mpsc::SyncSender;
 
 use qwarden_egress::{Decision, Sink};
 use qwarden_ledger::event::{Event, NetDecision, Timestamp, Verdict};
 
-use crate::events::Item;
+use crate::events::{Item, Queue};
 
 /// Sends every decision to the recorder.
-pub struct LedgerSink {
-    tx: Mutex<Option<SyncSender<Item>>>,
-}
+pub struct LedgerSink(Queue);
 
 impl LedgerSink {
     /// A sink feeding `tx`.
     pub fn new(tx: SyncSender<Item>) -> LedgerSink {
-        LedgerSink {
-            tx: Mutex::new(Some(tx)),
-        }
+        LedgerSink(Queue::new(tx))
     }
 
     /// Lets go of the queue, so the recorder can finish once everything else has.
     pub fn close(&self) {
-        if let Ok(mut tx) = self.tx.lock() {
-            tx.take();
-        }
+        self.0.close();
     }
 }
 
 impl Sink for LedgerSink {
     fn record(&self, decision: Decision) {
-        let tx = self.tx.lock().ok().and_then(|t| t.clone());
-        if let Some(tx) = tx {
-            // Blocks while the queue is full: the proxy waits for the recorder, never drops.
-            let _ = tx.send(Item::Net(Box::new(decision)));
-        }
+        self.0.send(Item::Net(Box::new(decision)));
     }
 }
 

@@ -51,7 +51,7 @@ pub fn run(args: &SubmitArgs) -> Result<Code, Failure> {
         ),
         None => None,
     };
-    let seed = args.seed.unwrap_or_else(random_seed);
+    let seed = args.seed.unwrap_or_else(local::random_seed);
     let job = LocalJob {
         qasm: &source,
         backend: args.backend.local(),
@@ -118,12 +118,4 @@ pub fn run(args: &SubmitArgs) -> Result<Code, Failure> {
     }
     table.write(&mut out)?;
     Ok(Code::Ok)
-}
-
-fn random_seed() -> u64 {
-    let mut b = [0u8; 8];
-    let ok = std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
-        .is_ok();
-    if ok { u64::from_le_bytes(b) >> 11 } else { 0 }
 }
