@@ -86,7 +86,9 @@ pub enum Refusal {
         granted: String,
     },
     /// The tier's rule refuses jobs on this backend.
-    #[error("jobs on {backend} are denied on this workstation's tier")]
+    #[error(
+        "jobs on {backend} are denied on this workstation's tier; `qwarden policy explain` shows the policy that decides it, and a local backend (`local:statevector`) is allowed on every tier"
+    )]
     Denied {
         /// `provider:backend`.
         backend: String,
