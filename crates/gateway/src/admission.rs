@@ -31,6 +31,9 @@ pub enum ShotSource {
     Request,
     /// Nothing was given: the provider's default.
     ProviderDefault,
+    /// Twirling options (`num_randomizations × shots_per_randomization`), which run more shots
+    /// than the circuit's own count when they are larger.
+    Twirling,
 }
 
 impl fmt::Display for ShotSource {
@@ -39,6 +42,9 @@ impl fmt::Display for ShotSource {
             ShotSource::Circuit => "the circuit's own shots",
             ShotSource::Request => "the request's default shots",
             ShotSource::ProviderDefault => "the provider's default shots",
+            ShotSource::Twirling => {
+                "the request's twirling randomizations × shots per randomization"
+            }
         })
     }
 }
@@ -172,6 +178,19 @@ impl Admission {
     /// What has been used so far.
     pub fn used(&self) -> Usage {
         self.used.lock().map(|u| *u).unwrap_or_default()
+    }
+
+    /// Whether `provider:backend` is in the grant at all (whatever the tier's rule for it): the
+    /// provider APIs show an agent only the backends it was granted.
+    pub fn covers(&self, provider: &str, backend: &str) -> bool {
+        let wanted = BackendRef {
+            provider: provider.to_owned(),
+            backend: backend.to_owned(),
+        };
+        self.grant
+            .backends
+            .iter()
+            .any(|b| b.backend.covers(&wanted))
     }
 
     /// Checks `job` and, if it is admitted, takes its share of the budget.

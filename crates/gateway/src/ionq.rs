@@ -105,7 +105,8 @@ pub fn safe_segment(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
 }
 
-fn safe_query(q: &str) -> bool {
+/// Whether `q` may be a query string sent upstream.
+pub(crate) fn safe_query(q: &str) -> bool {
     q.len() <= 256
         && q.bytes().all(|b| {
             b.is_ascii_alphanumeric() || matches!(b, b'=' | b'&' | b'.' | b'-' | b'_' | b':' | b'%')

@@ -36,6 +36,9 @@ pub struct State {
     pub native: Native,
     /// The IonQ v0.4-compatible API and its upstream adapter (`None`: no IonQ in this session).
     pub ionq: Option<crate::upstream::ionq::IonqUpstream>,
+    /// The IBM Qiskit Runtime-compatible API and its upstream adapter (`None`: no IBM in this
+    /// session).
+    pub ibm: Option<crate::ibm::IbmApi>,
 }
 
 /// A running gateway.
@@ -148,6 +151,10 @@ async fn handle(req: Request<Incoming>, state: Arc<State>) -> Response<Full<Byte
     // IonQ v0.4-compatible API: its own auth scheme (`apiKey`) and error shape.
     if crate::ionq::owns(&path) {
         return crate::ionq::handle(req, state).await;
+    }
+    // IBM Qiskit Runtime-compatible API and its IAM: their own auth and error shapes.
+    if crate::ibm::owns(&path) {
+        return crate::ibm::handle(req, state).await;
     }
     let Some(token) = bearer(&req) else {
         return err(

@@ -10,73 +10,25 @@
 )]
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::Path;
+use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use qwarden_gateway::admission::{Admission, Usage};
 use qwarden_gateway::native::Native;
-use qwarden_gateway::record::{JobSink, Refused, Submitted};
-use qwarden_gateway::server::{Authenticator, Gateway, State};
-use qwarden_gateway::upstream::ionq::{CalibrationStore, IonqUpstream, KeySource};
+use qwarden_gateway::server::{Gateway, State};
+use qwarden_gateway::upstream::ionq::IonqUpstream;
 use qwarden_policy::Outcome;
 use qwarden_policy::grant::{BackendGrant, QpuGrant};
 use qwarden_policy::manifest::{BackendRef, Budget};
 use qwarden_policy::profile::ProviderKind;
 use qwarden_provider_doubles::{IonqConfig, IonqDouble};
-use qwarden_vault::Secret;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
+mod support;
+use support::{Cas, Handles, Key, Sink, transcript};
+
 const HANDLE: &str = "qwh_ionq_handle_0123456789";
-
-/// Accepts `HANDLE` for the IonQ provider; records every check.
-#[derive(Default)]
-struct Handles(Mutex<Vec<(String, Option<String>, bool)>>);
-impl Authenticator for Handles {
-    fn check(&self, token: &str, provider: Option<&str>) -> Result<(), String> {
-        let ok = token == HANDLE && provider.is_none_or(|p| p == "ionq");
-        self.0
-            .lock()
-            .unwrap()
-            .push((token.to_owned(), provider.map(str::to_owned), ok));
-        if ok {
-            Ok(())
-        } else {
-            Err("unknown or expired handle".into())
-        }
-    }
-}
-
-#[derive(Default)]
-struct Sink(Mutex<(Vec<Submitted>, Vec<Refused>)>);
-impl JobSink for Sink {
-    fn submitted(&self, job: Submitted) {
-        self.0.lock().unwrap().0.push(job);
-    }
-    fn refused(&self, job: Refused) {
-        self.0.lock().unwrap().1.push(job);
-    }
-}
-
-struct Key(String);
-impl KeySource for Key {
-    fn key(&self, provider: &str) -> Result<Secret, String> {
-        assert_eq!(provider, "ionq");
-        Ok(Secret::new(self.0.clone()))
-    }
-}
-
-#[derive(Default)]
-struct Cas(Mutex<HashMap<String, Vec<u8>>>);
-impl CalibrationStore for Cas {
-    fn put(&self, bytes: &[u8]) -> String {
-        let d = format!("sha256:{}", hex::encode(Sha256::digest(bytes)));
-        self.0.lock().unwrap().insert(d.clone(), bytes.to_vec());
-        d
-    }
-}
 
 struct Rig {
     double: IonqDouble,
@@ -116,13 +68,13 @@ fn start(max_shots: u64, jobs: u64) -> Rig {
     let port = listener.local_addr().unwrap().port();
     let (sink, auth, cas) = (
         Arc::new(Sink::default()),
-        Arc::new(Handles::default()),
+        Arc::new(Handles::new(HANDLE, "ionq")),
         Arc::new(Cas::default()),
     );
     let ionq = IonqUpstream::new(
         "ionq",
         &double.api_url(),
-        Arc::new(Key(double.api_key().to_owned())),
+        Arc::new(Key(double.api_key().to_owned(), "ionq")),
         cas.clone(),
     )
     .unwrap();
@@ -132,6 +84,7 @@ fn start(max_shots: u64, jobs: u64) -> Rig {
         sink: sink.clone(),
         native: Native::new(1),
         ionq: Some(ionq),
+        ibm: None,
     });
     let gateway = Gateway::start(listener, state.clone()).unwrap();
     Rig {
@@ -156,30 +109,21 @@ impl Rig {
         auth: Option<&str>,
         body: Option<&str>,
     ) -> (u16, Value) {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nUser-Agent: qiskit-ionq/1.1.1 (qiskit/2.6.2) os/Linux (python/3.11.7)\r\nAccept: */*\r\nConnection: close\r\n",
-            self.port
-        );
+        let mut headers = vec![
+            (
+                "User-Agent",
+                "qiskit-ionq/1.1.1 (qiskit/2.6.2) os/Linux (python/3.11.7)",
+            ),
+            ("Accept", "*/*"),
+        ];
         if let Some(a) = auth {
-            head.push_str(&format!(
-                "Authorization: {a}\r\nContent-Type: application/json\r\n"
-            ));
+            headers.push(("Authorization", a));
+            headers.push(("Content-Type", "application/json"));
         }
-        let body = body.unwrap_or("");
-        if method != "GET" {
-            head.push_str(&format!("Content-Length: {}\r\n", body.len()));
-        }
-        head.push_str("\r\n");
-        s.write_all(head.as_bytes()).unwrap();
-        let _ = s.write_all(body.as_bytes());
-        let mut raw = Vec::new();
-        let _ = s.read_to_end(&mut raw);
-        let out = String::from_utf8_lossy(&raw).into_owned();
-        self.seen.lock().unwrap().push(out.clone());
-        let status = out[9..12].parse().unwrap();
-        let text = out.split_once("\r\n\r\n").unwrap().1;
-        (status, serde_json::from_str(text).unwrap_or(Value::Null))
+        let (raw, status, json) =
+            support::exchange(self.port, method, path, &headers, body.map(str::as_bytes));
+        self.seen.lock().unwrap().push(raw);
+        (status, json)
     }
 
     fn stop(&mut self) {
@@ -206,17 +150,6 @@ impl Rig {
 
 fn apikey() -> String {
     format!("apiKey {HANDLE}")
-}
-
-fn transcript(name: &str) -> Vec<Value> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fixtures/provider-traffic")
-        .join(name);
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 /// The Bell job qiskit-ionq sent to the simulator (seq 4 of `ionq-bell.jsonl`).

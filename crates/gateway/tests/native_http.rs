@@ -69,6 +69,7 @@ fn start() -> (Gateway, u16, Arc<Sink>) {
         sink: sink.clone(),
         native: Native::new(1),
         ionq: None,
+        ibm: None,
     });
     (Gateway::start(listener, state).unwrap(), port, sink)
 }

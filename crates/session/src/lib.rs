@@ -543,6 +543,7 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
                 sink: job_sink.clone(),
                 native: qwarden_gateway::native::Native::new(0),
                 ionq: ionq.take().map(|(_, upstream)| upstream),
+                ibm: None,
             });
             match qwarden_gateway::server::Gateway::start(listener, state) {
                 Ok(g) => Some(g),

@@ -58,8 +58,7 @@ pub struct UpstreamError {
 
 impl IonqUpstream {
     /// The adapter for provider `provider` (as the profile names it, e.g. `ionq`) at `base_url`
-    /// (`https://api.ionq.co/v0.4` in production; only `http://` works in this build, see
-    /// [`Base::parse`]).
+    /// (`https://api.ionq.co/v0.4` in production, a plain `http://` double in tests).
     pub fn new(
         provider: impl Into<String>,
         base_url: &str,

@@ -1,11 +1,14 @@
 //! Upstream adapters: the gateway's calls to the real provider APIs, with the real key.
 //!
-//! The HTTP client here is hyper's HTTP/1.1 client over a plain TCP connection, one connection
-//! per request. It speaks plain `http://` only: the provider doubles are plain HTTP, and the
-//! real providers (`https://api.ionq.co`) need a TLS stack this build does not carry yet, so an
-//! `https://` base URL is refused when the adapter is built ([`Base::parse`]).
+//! The HTTP client here is hyper's HTTP/1.1 client, one connection per request, over TCP for
+//! `http://` base URLs (the provider doubles) and over TLS for `https://` ones (the real
+//! providers: `https://api.ionq.co/v0.4`, `https://quantum.cloud.ibm.com/api/v1`). TLS is
+//! rustls with the `ring` provider, checking the server against Mozilla's roots plus any CA
+//! added with [`Base::with_extra_root`] (an air-gapped lab's own CA).
 
+pub mod ibm;
 pub mod ionq;
+mod tls;
 
 use std::time::Duration;
 
@@ -13,38 +16,47 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 /// The largest upstream answer read.
 pub const MAX_UPSTREAM_BODY: usize = 16 << 20;
 
-/// How long one upstream exchange may take, connection included.
+/// How long one upstream exchange may take, connection and TLS handshake included.
 pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A provider API's base URL, split for requests: `http://host:port/prefix`.
+/// A provider API's base URL, split for requests: `http[s]://host:port/prefix`, and for
+/// `https://` the TLS configuration its requests share (built once, here).
+///
+/// Two bases are equal when they name the same URL and trust the same extra CAs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Base {
     authority: String,
+    host: String,
+    host_header: String,
     prefix: String,
+    tls: Option<tls::Client>,
 }
 
 impl Base {
-    /// Parses `http://host[:port][/prefix]` (a trailing `/` is dropped).
+    /// Parses `http://host[:port][/prefix]` (default port 80) or `https://host[:port][/prefix]`
+    /// (default port 443); a trailing `/` is dropped.
     ///
-    /// `https://` is refused: TLS to the real providers is not built yet (the doubles are plain
-    /// HTTP). Adding it means a TLS connector (e.g. rustls) around the TCP stream in [`send`].
+    /// An `https://` base trusts Mozilla's root store (`webpki-roots`); add a lab's own CA with
+    /// [`Base::with_extra_root`]. Refused: other schemes, credentials in the URL (keys travel
+    /// in headers, from the vault), and a query.
     pub fn parse(url: &str) -> Result<Base, String> {
         let uri: hyper::Uri = url
             .parse()
             .map_err(|e| format!("`{url}` is not a URL: {e}"))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some("https") => {
+        let (default_port, tls) = match uri.scheme_str() {
+            Some("http") => (80, None),
+            Some("https") => (443, Some(tls::Client::new()?)),
+            _ => {
                 return Err(format!(
-                    "`{url}`: https upstreams need TLS, which this build of the gateway does not have yet; only plain http:// (e.g. a test double) is supported"
+                    "`{url}` is not an http:// or https:// URL: give the provider API's base URL, e.g. `https://api.ionq.co/v0.4`"
                 ));
             }
-            _ => return Err(format!("`{url}` is not an http:// URL")),
-        }
+        };
         if uri.query().is_some() {
             return Err(format!("`{url}`: a base URL has no query"));
         }
@@ -54,17 +66,39 @@ impl Base {
         if authority.as_str().contains('@') {
             return Err(format!("`{url}`: a base URL carries no credentials"));
         }
-        let authority = match authority.port_u16() {
-            Some(_) => authority.as_str().to_owned(),
-            None => format!("{}:80", authority.host()),
+        let host = authority.host().to_owned();
+        let port = authority.port_u16().unwrap_or(default_port);
+        // `Host` leaves out the scheme's default port, as browsers and curl do.
+        let host_header = if port == default_port {
+            host.clone()
+        } else {
+            format!("{host}:{port}")
         };
         Ok(Base {
-            authority,
+            authority: format!("{host}:{port}"),
+            host,
+            host_header,
             prefix: uri.path().trim_end_matches('/').to_owned(),
+            tls,
         })
     }
 
-    /// `host:port`.
+    /// The same `https://` base trusting, besides Mozilla's roots, every CA certificate in
+    /// `pem` (one or more `-----BEGIN CERTIFICATE-----` blocks): an air-gapped lab's internal
+    /// CA, or a test's. Calls add up. Refused for an `http://` base (nothing to trust there),
+    /// for PEM without a certificate, and for a certificate that cannot be a trust anchor.
+    pub fn with_extra_root(self, pem: &[u8]) -> Result<Base, String> {
+        let Some(client) = &self.tls else {
+            return Err(format!(
+                "`http://{}` is plain http: a trusted CA only applies to an https:// base URL",
+                self.authority
+            ));
+        };
+        let tls = Some(client.with_extra_root(pem)?);
+        Ok(Base { tls, ..self })
+    }
+
+    /// `host:port` (the port always given: `api.ionq.co:443`).
     pub fn authority(&self) -> &str {
         &self.authority
     }
@@ -72,6 +106,11 @@ impl Base {
     /// The path prefix, without a trailing `/` (`/v0.4`).
     pub fn prefix(&self) -> &str {
         &self.prefix
+    }
+
+    /// Whether requests go over TLS (an `https://` base).
+    pub fn is_https(&self) -> bool {
+        self.tls.is_some()
     }
 }
 
@@ -84,8 +123,8 @@ pub struct Answer {
     pub body: Bytes,
 }
 
-/// One request to `base` + `path_and_query` (which starts with `/`). Errors say what failed
-/// without any header value, so they are safe to relay.
+/// One request to `base` + `path_and_query` (which starts with `/`), over TLS for an https
+/// base. Errors say what failed without any header value, so they are safe to relay.
 pub(crate) async fn send(
     base: &Base,
     method: Method,
@@ -94,44 +133,17 @@ pub(crate) async fn send(
     body: Option<Vec<u8>>,
 ) -> Result<Answer, String> {
     let exchange = async {
-        let stream = tokio::net::TcpStream::connect(base.authority())
+        let tcp = tokio::net::TcpStream::connect(base.authority())
             .await
             .map_err(|e| format!("cannot connect to {}: {e}", base.authority()))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("HTTP handshake with {} failed: {e}", base.authority()))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        let mut builder = Request::builder()
-            .method(method)
-            .uri(format!("{}{path_and_query}", base.prefix()))
-            .header(hyper::header::HOST, base.authority())
-            .header(hyper::header::USER_AGENT, "qwarden-gateway")
-            .header(hyper::header::ACCEPT, "application/json");
-        for (name, value) in headers {
-            builder = builder.header(*name, *value);
+        let request = request(base, method, path_and_query, headers, body)?;
+        match &base.tls {
+            Some(tls) => {
+                let stream = tls.connect(tcp, &base.host, base.authority()).await?;
+                exchange(base, stream, request).await
+            }
+            None => exchange(base, tcp, request).await,
         }
-        let request = builder
-            .body(Full::new(Bytes::from(body.unwrap_or_default())))
-            // The error names no header value (it would be the key): only that it failed.
-            .map_err(|_| "cannot build the upstream request".to_owned())?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| format!("the request to {} failed: {e}", base.authority()))?;
-        let status = response.status().as_u16();
-        let body = Limited::new(response.into_body(), MAX_UPSTREAM_BODY)
-            .collect()
-            .await
-            .map_err(|_| {
-                format!(
-                    "the answer from {} was unreadable or over {MAX_UPSTREAM_BODY} bytes",
-                    base.authority()
-                )
-            })?
-            .to_bytes();
-        Ok(Answer { status, body })
     };
     tokio::time::timeout(UPSTREAM_TIMEOUT, exchange)
         .await
@@ -142,6 +154,61 @@ pub(crate) async fn send(
                 UPSTREAM_TIMEOUT.as_secs()
             )
         })?
+}
+
+fn request(
+    base: &Base,
+    method: Method,
+    path_and_query: &str,
+    headers: &[(&'static str, &str)],
+    body: Option<Vec<u8>>,
+) -> Result<Request<Full<Bytes>>, String> {
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(format!("{}{path_and_query}", base.prefix()))
+        .header(hyper::header::HOST, base.host_header.as_str())
+        .header(hyper::header::USER_AGENT, "qwarden-gateway")
+        .header(hyper::header::ACCEPT, "application/json");
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    builder
+        .body(Full::new(Bytes::from(body.unwrap_or_default())))
+        // The error names no header value (it would be the key): only that it failed.
+        .map_err(|_| "cannot build the upstream request".to_owned())
+}
+
+/// `request` over `stream` (TCP, or TLS over TCP) with HTTP/1.1; the answer body is read whole.
+async fn exchange<S>(
+    base: &Base,
+    stream: S,
+    request: Request<Full<Bytes>>,
+) -> Result<Answer, String>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("HTTP handshake with {} failed: {e}", base.authority()))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| format!("the request to {} failed: {e}", base.authority()))?;
+    let status = response.status().as_u16();
+    let body = Limited::new(response.into_body(), MAX_UPSTREAM_BODY)
+        .collect()
+        .await
+        .map_err(|_| {
+            format!(
+                "the answer from {} was unreadable or over {MAX_UPSTREAM_BODY} bytes",
+                base.authority()
+            )
+        })?
+        .to_bytes();
+    Ok(Answer { status, body })
 }
 
 /// `bytes` with every occurrence of `secret` replaced by `<redacted>` (nothing to do for an
@@ -171,15 +238,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn base_urls_parse_and_https_is_refused_for_now() {
+    fn base_urls_parse_with_default_ports_and_refuse_credentials_queries_and_other_schemes() {
         let b = Base::parse("http://127.0.0.1:8080/v0.4/").unwrap();
         assert_eq!((b.authority(), b.prefix()), ("127.0.0.1:8080", "/v0.4"));
-        assert_eq!(Base::parse("http://h/v0.4").unwrap().authority(), "h:80");
-        let e = Base::parse("https://api.ionq.co/v0.4").unwrap_err();
-        assert!(e.contains("TLS"), "{e}");
+        assert!(!b.is_https());
+        assert_eq!(b.host_header, "127.0.0.1:8080");
+        let h = Base::parse("http://h/v0.4").unwrap();
+        assert_eq!((h.authority(), h.host_header.as_str()), ("h:80", "h"));
+        let b = Base::parse("https://api.ionq.co/v0.4").unwrap();
+        assert_eq!((b.authority(), b.prefix()), ("api.ionq.co:443", "/v0.4"));
+        assert_eq!(
+            (b.host.as_str(), b.host_header.as_str()),
+            ("api.ionq.co", "api.ionq.co")
+        );
+        assert!(b.is_https());
+        assert_eq!(b, Base::parse("https://api.ionq.co/v0.4/").unwrap());
+        assert_ne!(b, Base::parse("http://api.ionq.co:443/v0.4").unwrap());
+        let b = Base::parse("https://[::1]:8443").unwrap();
+        assert_eq!((b.authority(), b.prefix()), ("[::1]:8443", ""));
         assert!(Base::parse("ftp://x").is_err());
         assert!(Base::parse("http://u:p@h/v0.4").is_err());
+        assert!(Base::parse("https://u:p@h/v0.4").is_err());
         assert!(Base::parse("http://h/v0.4?x=1").is_err());
+        assert!(Base::parse("https://h/v0.4?x=1").is_err());
+        let e = Base::parse("http://h")
+            .unwrap()
+            .with_extra_root(b"")
+            .unwrap_err();
+        assert!(e.contains("plain http"), "{e}");
     }
 
     #[test]

@@ -1,0 +1,145 @@
+//! What the provider API tests share: a recording handle checker, job sink, key source and
+//! calibration store, the provider-traffic transcripts, and raw HTTP exchanges.
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    dead_code,
+    missing_docs
+)]
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::sync::Mutex;
+
+use qwarden_gateway::record::{JobSink, Refused, Submitted};
+use qwarden_gateway::server::Authenticator;
+use qwarden_gateway::upstream::ionq::{CalibrationStore, KeySource};
+use qwarden_vault::Secret;
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+
+/// Accepts one handle for one provider; records every check as (token, provider, accepted).
+pub struct Handles(
+    pub Mutex<Vec<(String, Option<String>, bool)>>,
+    pub &'static str,
+    pub &'static str,
+);
+
+impl Handles {
+    pub fn new(handle: &'static str, provider: &'static str) -> Handles {
+        Handles(Mutex::new(Vec::new()), handle, provider)
+    }
+
+    pub fn refusals(&self) -> usize {
+        self.0.lock().unwrap().iter().filter(|c| !c.2).count()
+    }
+}
+
+impl Authenticator for Handles {
+    fn check(&self, token: &str, provider: Option<&str>) -> Result<(), String> {
+        let ok = token == self.1 && provider.is_none_or(|p| p == self.2);
+        self.0
+            .lock()
+            .unwrap()
+            .push((token.to_owned(), provider.map(str::to_owned), ok));
+        if ok {
+            Ok(())
+        } else {
+            Err("unknown or expired handle".into())
+        }
+    }
+}
+
+/// Every job submitted and refused.
+#[derive(Default)]
+pub struct Sink(pub Mutex<(Vec<Submitted>, Vec<Refused>)>);
+
+impl JobSink for Sink {
+    fn submitted(&self, job: Submitted) {
+        self.0.lock().unwrap().0.push(job);
+    }
+    fn refused(&self, job: Refused) {
+        self.0.lock().unwrap().1.push(job);
+    }
+}
+
+impl Sink {
+    pub fn submitted(&self) -> Vec<Submitted> {
+        self.0.lock().unwrap().0.clone()
+    }
+    pub fn refused(&self) -> Vec<Refused> {
+        self.0.lock().unwrap().1.clone()
+    }
+}
+
+/// The real key of one provider.
+pub struct Key(pub String, pub &'static str);
+
+impl KeySource for Key {
+    fn key(&self, provider: &str) -> Result<Secret, String> {
+        assert_eq!(provider, self.1);
+        Ok(Secret::new(self.0.clone()))
+    }
+}
+
+/// Calibration snapshots by digest.
+#[derive(Default)]
+pub struct Cas(pub Mutex<HashMap<String, Vec<u8>>>);
+
+impl CalibrationStore for Cas {
+    fn put(&self, bytes: &[u8]) -> String {
+        let d = sha256(bytes);
+        self.0.lock().unwrap().insert(d.clone(), bytes.to_vec());
+        d
+    }
+}
+
+pub fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// The exchanges of a transcript in `shared/fixtures/provider-traffic/`.
+pub fn transcript(name: &str) -> Vec<Value> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/fixtures/provider-traffic")
+        .join(name);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// One HTTP/1.1 exchange with `Connection: close`: the raw answer, its status and JSON body
+/// (`Null` if it is not JSON).
+pub fn exchange(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> (String, u16, Value) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    let body = body.unwrap_or_default();
+    if method != "GET" {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let out = String::from_utf8_lossy(&raw).into_owned();
+    let status = out[9..12].parse().unwrap();
+    let text = out.split_once("\r\n\r\n").unwrap().1;
+    let json = serde_json::from_str(text).unwrap_or(Value::Null);
+    (out, status, json)
+}
