@@ -171,6 +171,11 @@ pub struct Provider {
     pub endpoint_hosts: Vec<HostPattern>,
     /// Name of its secret in the qwarden vault.
     pub vault: Option<String>,
+    /// IBM: the instance's CRN, which every runtime call names (`Service-CRN`).
+    pub instance: Option<String>,
+    /// A PEM file of certificate authorities trusted for this provider's endpoints in addition
+    /// to the public roots (a lab's internal CA in front of an air-gapped mirror).
+    pub ca_file: Option<String>,
 }
 
 /// An `[[approvers]]` entry.
@@ -324,13 +329,15 @@ struct RawAgents {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-#[serde(expecting = "a table with `name`, `kind`, `endpoints` and `vault`")]
+#[serde(expecting = "a table with `name`, `kind`, `endpoints`, `vault` and, for IBM, `instance`")]
 struct RawProvider {
     name: Spanned<String>,
     kind: ProviderKind,
     #[serde(default)]
     endpoints: Vec<Spanned<String>>,
     vault: Option<String>,
+    instance: Option<Spanned<String>>,
+    ca_file: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -452,12 +459,30 @@ impl Profile {
                     );
                 }
             }
+            if let Some(instance) = &p.instance {
+                let crn = instance.get_ref();
+                if p.kind != ProviderKind::Ibm {
+                    fail(
+                        instance.span(),
+                        format!("provider `{name}` is not an IBM provider and has no instance"),
+                        "remove `instance`; only `kind = \"ibm\"` providers name an instance CRN",
+                    );
+                } else if !crn.starts_with("crn:") || crn.bytes().any(|b| !b.is_ascii_graphic()) {
+                    fail(
+                        instance.span(),
+                        format!("`{crn}` is not an instance CRN"),
+                        "copy the instance's CRN from IBM Quantum Platform: `crn:v1:bluemix:public:quantum-computing:<region>:a/<account>:<instance>::`",
+                    );
+                }
+            }
             providers.push(Provider {
                 name,
                 kind: p.kind,
                 endpoints: p.endpoints.into_iter().map(Spanned::into_inner).collect(),
                 endpoint_hosts,
                 vault: p.vault,
+                instance: p.instance.map(Spanned::into_inner),
+                ca_file: p.ca_file,
             });
         }
 
@@ -673,11 +698,14 @@ allow_on_prod = false
 name = "local"
 kind = "local"
 
+# IBM: the runtime API first, then IBM Cloud IAM; `instance` is the CRN of your IBM Quantum
+# Platform instance (jobs go to IBM only once it is set).
 [[providers]]
 name = "ibm"
 kind = "ibm"
 endpoints = ["https://quantum.cloud.ibm.com", "https://iam.cloud.ibm.com"]
 vault = "ibm"
+# instance = "crn:v1:bluemix:public:quantum-computing:us-east:a/<account>:<instance>::"
 
 [[providers]]
 name = "ionq"

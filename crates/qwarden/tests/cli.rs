@@ -45,6 +45,8 @@ mod manifest;
 mod pipes;
 #[path = "cli/policies.rs"]
 mod policies;
+#[path = "cli/providers.rs"]
+mod providers;
 #[path = "cli/refusals.rs"]
 mod refusals;
 #[path = "cli/run.rs"]

@@ -54,10 +54,7 @@ impl Handles {
             let var = if p.kind == ProviderKind::Local {
                 "QWARDEN_GATEWAY_TOKEN".to_owned()
             } else {
-                format!(
-                    "QWARDEN_HANDLE_{}",
-                    p.name.to_ascii_uppercase().replace(['-', '.'], "_")
-                )
+                crate::providers::handle_var(&p.name)
             };
             events.push(credential(CredentialAction::Mint, &handle, &p.name));
             env.push((var, handle.expose().to_owned()));
@@ -102,13 +99,13 @@ impl Handles {
             .lock()
             .map(|mut t| t.revoke_session(&self.session))
             .unwrap_or_default();
-        for digest in revoked {
+        for (digest, provider) in revoked {
             self.send(Event::new(
                 Timestamp::now(),
                 Credential {
                     action: CredentialAction::Revoke,
                     handle_digest: digest_of(&digest),
-                    provider: "*".into(),
+                    provider,
                     expires: None,
                 },
             ));

@@ -13,6 +13,7 @@ mod events;
 mod guard;
 mod jobs;
 mod net;
+pub mod providers;
 mod summary;
 
 pub use doctor::{Probe, doctor};
@@ -68,27 +69,9 @@ pub struct Options {
     /// Witnesses to push the session's final checkpoint to (the profile's `[[ledger.witnesses]]`).
     pub witnesses: Vec<qwarden_ledger::witness::WitnessConfig>,
     /// The granted IonQ provider the gateway forwards to, if any.
-    pub ionq: Option<Upstream>,
-}
-
-/// A real provider the gateway forwards jobs to.
-#[derive(Clone)]
-pub struct Upstream {
-    /// Its name in the profile.
-    pub provider: String,
-    /// Its API base URL (IonQ: ending in `/v0.4`).
-    pub base_url: String,
-    /// Where its key comes from (the vault, unlocked by the human before the session).
-    pub keys: std::sync::Arc<dyn qwarden_gateway::upstream::ionq::KeySource>,
-}
-
-impl std::fmt::Debug for Upstream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Upstream")
-            .field("provider", &self.provider)
-            .field("base_url", &self.base_url)
-            .finish_non_exhaustive()
-    }
+    pub ionq: Option<providers::Ionq>,
+    /// The granted IBM provider the gateway forwards to, if any.
+    pub ibm: Option<providers::Ibm>,
 }
 
 /// Why a session could not run.
@@ -350,21 +333,25 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
     // The IonQ adapter, if the grant names IonQ and its endpoint can be used from here; if not,
     // the session runs without IonQ endpoints and says why.
     let mut gateway_warnings = Vec::new();
+    let calibrations: std::sync::Arc<dyn qwarden_gateway::upstream::ionq::CalibrationStore> =
+        std::sync::Arc::new(jobs::CasCalibrations::new(opts.state_dir.join("cas")));
+    let mut not_offered = |provider: &str, e: String| {
+        gateway_warnings.push(format!(
+            "provider `{provider}` is not offered in this session: {e}"
+        ));
+    };
     let mut ionq = opts.ionq.as_ref().and_then(|u| {
-        qwarden_gateway::upstream::ionq::IonqUpstream::new(
-            u.provider.clone(),
-            &u.base_url,
-            u.keys.clone(),
-            std::sync::Arc::new(jobs::CasCalibrations::new(opts.state_dir.join("cas"))),
-        )
-        .map_err(|e| {
-            gateway_warnings.push(format!(
-                "provider `{}` is not offered in this session: {e}",
-                u.provider
-            ));
-        })
-        .ok()
-        .map(|upstream| (u.provider.clone(), upstream))
+        u.adapter(calibrations.clone())
+            .map_err(|e| not_offered(&u.provider, e))
+            .ok()
+            .map(|upstream| (u.provider.clone(), upstream))
+    });
+    let mut ibm = opts.ibm.as_ref().and_then(|u| {
+        u.adapter(calibrations.clone())
+            .and_then(qwarden_gateway::ibm::IbmApi::new)
+            .map_err(|e| not_offered(&u.provider, e))
+            .ok()
+            .map(|api| (u.provider.clone(), u.endpoints.instance_crn.clone(), api))
     });
     let (sandbox, mut confinement, plan) = loop {
         if isolation != Isolation::Full {
@@ -429,26 +416,13 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
                 format!("http://127.0.0.1:{port}"),
             ));
             spec.set_env.extend(handle_env.iter().cloned());
-            // qiskit-ionq reads the URL and key from these (the QISKIT_-prefixed names win):
-            // both point at the gateway, and the key is the IonQ provider's handle.
-            if let Some((provider, _)) = &ionq {
-                let var = format!(
-                    "QWARDEN_HANDLE_{}",
-                    provider.to_ascii_uppercase().replace(['-', '.'], "_")
-                );
-                if let Some((_, handle)) = handle_env.iter().find(|(k, _)| *k == var) {
-                    let url = format!("http://127.0.0.1:{port}/v0.4");
-                    for (k, v) in [
-                        ("IONQ_API_URL", &url),
-                        ("QISKIT_IONQ_API_URL", &url),
-                        ("IONQ_API_KEY", handle),
-                        ("IONQ_API_TOKEN", handle),
-                        ("QISKIT_IONQ_API_TOKEN", handle),
-                    ] {
-                        spec.set_env.push((k.into(), v.clone()));
-                    }
-                }
-            }
+            // The SDKs' own variables point at the gateway, with the handles as their keys.
+            spec.set_env.extend(providers::sdk_env(
+                port,
+                &handle_env,
+                ionq.as_ref().map(|(p, _)| p.as_str()),
+                ibm.as_ref().map(|(p, crn, _)| (p.as_str(), crn.as_str())),
+            ));
         }
         let mut plan = Plan::build(&spec, &opts.host_env)?;
         plan.cgroup_procs = cgroup_procs.clone();
@@ -543,7 +517,7 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
                 sink: job_sink.clone(),
                 native: qwarden_gateway::native::Native::new(0),
                 ionq: ionq.take().map(|(_, upstream)| upstream),
-                ibm: None,
+                ibm: ibm.take().map(|(_, _, api)| api),
             });
             match qwarden_gateway::server::Gateway::start(listener, state) {
                 Ok(g) => Some(g),

@@ -215,16 +215,19 @@ impl HandleTable {
         renewed
     }
 
-    /// Revokes every handle of `session` (at its end). Returns the digests of the handles revoked
-    /// now, sorted, for the ledger.
-    pub fn revoke_session(&mut self, session: &str) -> Vec<String> {
-        let mut revoked: Vec<String> = self
+    /// Revokes every handle of `session` (at its end). Returns the digest and provider of each
+    /// handle revoked now, sorted by digest, for the ledger.
+    pub fn revoke_session(&mut self, session: &str) -> Vec<(String, String)> {
+        let mut revoked: Vec<(String, String)> = self
             .slots
             .iter_mut()
             .filter(|(_, s)| s.binding.session == session && !s.revoked)
             .map(|(k, s)| {
                 s.revoked = true;
-                format!("sha256:{}", hex::encode(k))
+                (
+                    format!("sha256:{}", hex::encode(k)),
+                    s.binding.provider.clone(),
+                )
             })
             .collect();
         revoked.sort();

@@ -96,6 +96,14 @@ impl IbmUpstream {
         })
     }
 
+    /// The same, trusting the certificate authorities in `pem` (a lab's CA) for the runtime API
+    /// and IAM in addition to the public roots.
+    pub fn trusting(mut self, pem: &[u8]) -> Result<IbmUpstream, String> {
+        self.runtime = self.runtime.with_extra_root(pem)?;
+        self.iam = self.iam.with_extra_root(pem)?;
+        Ok(self)
+    }
+
     /// The provider's name in the profile.
     pub fn provider(&self) -> &str {
         &self.provider
@@ -118,18 +126,7 @@ impl IbmUpstream {
     }
 
     async fn key(&self) -> Result<Secret, UpstreamError> {
-        let (keys, provider) = (self.keys.clone(), self.provider.clone());
-        let found = tokio::task::spawn_blocking(move || keys.key(&provider))
-            .await
-            .map_err(|_| "the key lookup failed".to_owned())
-            .and_then(|r| r);
-        found.map_err(|why| UpstreamError {
-            status: 500,
-            message: format!(
-                "the gateway has no usable key for provider {}: {why}",
-                self.provider
-            ),
-        })
+        super::key_for(self.keys.clone(), &self.provider).await
     }
 
     /// A live access token: the cached one, or a new one from IAM.
@@ -339,42 +336,14 @@ fn form_encode(s: &str) -> String {
     out
 }
 
-/// An upstream error answer as the agent gets it: IBM's first error message (already scrubbed)
-/// with its status, except that IBM refusing the workstation's credentials is the gateway's
-/// problem (502), not the agent's.
+/// An upstream error answer as the agent gets it: IBM's first error message with its status
+/// (see [`super::relayed`]).
 pub fn relayed_error(answer: &Answer, doing: &str) -> UpstreamError {
-    let parsed: Option<Value> = serde_json::from_slice(&answer.body).ok();
-    let message = parsed
-        .as_ref()
-        .and_then(|v| {
-            v.pointer("/errors/0/message")
-                .and_then(Value::as_str)
-                .or_else(|| v.get("message").and_then(Value::as_str))
-        })
-        .map(str::to_owned)
-        .unwrap_or_else(|| {
-            String::from_utf8_lossy(&answer.body)
-                .chars()
-                .take(300)
-                .collect()
-        });
-    if answer.status == 401 {
-        return UpstreamError {
-            status: 502,
-            message: format!(
-                "IBM Quantum refused the workstation's credentials while {doing}: {message} (the key may need `qwarden secrets rotate`)"
-            ),
-        };
-    }
-    let status = if (400..600).contains(&answer.status) {
-        answer.status
-    } else {
-        502
-    };
-    UpstreamError {
-        status,
-        message: format!("IBM Quantum refused {doing}: {message}"),
-    }
+    super::relayed(answer, doing, "IBM Quantum", |v| {
+        v.pointer("/errors/0/message")
+            .and_then(Value::as_str)
+            .or_else(|| v.get("message").and_then(Value::as_str))
+    })
 }
 
 #[cfg(test)]

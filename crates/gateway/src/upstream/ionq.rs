@@ -75,6 +75,13 @@ impl IonqUpstream {
         })
     }
 
+    /// The same, trusting the certificate authorities in `pem` (a lab's CA) for IonQ's endpoint
+    /// in addition to the public roots.
+    pub fn trusting(mut self, pem: &[u8]) -> Result<IonqUpstream, String> {
+        self.base = self.base.with_extra_root(pem)?;
+        Ok(self)
+    }
+
     /// The same with another provider default for `shots` (IonQ's is [`IONQ_DEFAULT_SHOTS`]).
     pub fn with_default_shots(mut self, shots: u64) -> IonqUpstream {
         self.default_shots = shots;
@@ -104,18 +111,7 @@ impl IonqUpstream {
 
     /// The real key (read on a blocking thread: the vault may decrypt).
     pub async fn key(&self) -> Result<Secret, UpstreamError> {
-        let (keys, provider) = (self.keys.clone(), self.provider.clone());
-        let found = tokio::task::spawn_blocking(move || keys.key(&provider))
-            .await
-            .map_err(|_| "the key lookup failed".to_owned())
-            .and_then(|r| r);
-        found.map_err(|why| UpstreamError {
-            status: 500,
-            message: format!(
-                "the gateway has no usable key for provider {}: {why}",
-                self.provider
-            ),
-        })
+        super::key_for(self.keys.clone(), &self.provider).await
     }
 
     /// `bytes` with the key removed.
@@ -231,40 +227,12 @@ impl IonqUpstream {
     }
 }
 
-/// An upstream error answer as the agent gets it: IonQ's message (already scrubbed) with its
-/// status, except that IonQ refusing the workstation's key is the gateway's problem (502), not
-/// the agent's handle (401).
+/// An upstream error answer as the agent gets it: IonQ's message with its status (see
+/// [`super::relayed`]).
 pub fn relayed_error(answer: &Answer, doing: &str) -> UpstreamError {
-    let parsed: Option<Value> = serde_json::from_slice(&answer.body).ok();
-    let message = parsed
-        .as_ref()
-        .and_then(|v| {
-            v.get("message")
-                .and_then(Value::as_str)
-                .or_else(|| v.pointer("/error/message").and_then(Value::as_str))
-        })
-        .map(str::to_owned)
-        .unwrap_or_else(|| {
-            String::from_utf8_lossy(&answer.body)
-                .chars()
-                .take(300)
-                .collect()
-        });
-    if answer.status == 401 {
-        return UpstreamError {
-            status: 502,
-            message: format!(
-                "IonQ refused the workstation's key while {doing}: {message} (the key may need `qwarden secrets rotate`)"
-            ),
-        };
-    }
-    let status = if (400..600).contains(&answer.status) {
-        answer.status
-    } else {
-        502
-    };
-    UpstreamError {
-        status,
-        message: format!("IonQ refused {doing}: {message}"),
-    }
+    super::relayed(answer, doing, "IonQ", |v| {
+        v.get("message")
+            .and_then(Value::as_str)
+            .or_else(|| v.pointer("/error/message").and_then(Value::as_str))
+    })
 }

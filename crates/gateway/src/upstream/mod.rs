@@ -211,6 +211,61 @@ where
     Ok(Answer { status, body })
 }
 
+/// The real key of `provider` from `keys`, read on a blocking thread (the vault may decrypt).
+pub(crate) async fn key_for(
+    keys: std::sync::Arc<dyn ionq::KeySource>,
+    provider: &str,
+) -> Result<qwarden_vault::Secret, ionq::UpstreamError> {
+    let name = provider.to_owned();
+    let found = tokio::task::spawn_blocking(move || keys.key(&name))
+        .await
+        .map_err(|_| "the key lookup failed".to_owned())
+        .and_then(|r| r);
+    found.map_err(|why| ionq::UpstreamError {
+        status: 500,
+        message: format!("the gateway has no usable key for provider {provider}: {why}"),
+    })
+}
+
+/// An upstream error answer as the agent gets it: the provider's message (`message` picks it out
+/// of the parsed body; the body is already scrubbed) with its status, except that the provider
+/// refusing the workstation's credentials (`401`) is the gateway's problem (502), not the agent's.
+pub(crate) fn relayed(
+    answer: &Answer,
+    doing: &str,
+    provider: &str,
+    message: impl Fn(&serde_json::Value) -> Option<&str>,
+) -> ionq::UpstreamError {
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(&answer.body).ok();
+    let text = parsed
+        .as_ref()
+        .and_then(&message)
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            String::from_utf8_lossy(&answer.body)
+                .chars()
+                .take(300)
+                .collect()
+        });
+    if answer.status == 401 {
+        return ionq::UpstreamError {
+            status: 502,
+            message: format!(
+                "{provider} refused the workstation's credentials while {doing}: {text} (the key may need `qwarden secrets rotate`)"
+            ),
+        };
+    }
+    let status = if (400..600).contains(&answer.status) {
+        answer.status
+    } else {
+        502
+    };
+    ionq::UpstreamError {
+        status,
+        message: format!("{provider} refused {doing}: {text}"),
+    }
+}
+
 /// `bytes` with every occurrence of `secret` replaced by `<redacted>` (nothing to do for an
 /// empty secret).
 pub fn scrub(bytes: &[u8], secret: &str) -> Vec<u8> {

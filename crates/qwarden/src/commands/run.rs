@@ -4,9 +4,11 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::anyhow;
+use qwarden_gateway::upstream::ibm::IbmEndpoints;
+use qwarden_gateway::upstream::ionq::KeySource;
 use qwarden_policy::Grant;
 use qwarden_policy::grant::CREDENTIAL_STORES;
-use qwarden_session::{Options, SessionError, Summary};
+use qwarden_session::{Options, SessionError, Summary, providers};
 
 use crate::cli::RunArgs;
 use crate::commands::policy::context;
@@ -42,6 +44,11 @@ pub fn run(dirs: &Dirs, args: &RunArgs) -> Result<u8, Failure> {
         .collect();
     let exe = std::env::current_exe()
         .map_err(|e| Failure::internal(anyhow!("cannot find the qwarden executable: {e}")))?;
+    let (ionq, ibm) = if args.dry_run {
+        (None, None)
+    } else {
+        upstreams(dirs, profile, &grant)?
+    };
     let opts = Options {
         argv: args.command.clone(),
         cwd,
@@ -61,11 +68,8 @@ pub fn run(dirs: &Dirs, args: &RunArgs) -> Result<u8, Failure> {
             .then_some(qwarden_sandbox::plan::Isolation::LandlockOnly),
         host_env: std::env::vars().collect(),
         witnesses: super::audit::witness_configs(profile)?,
-        ionq: if args.dry_run {
-            None
-        } else {
-            ionq_upstream(dirs, profile, &grant)?
-        },
+        ionq,
+        ibm,
     };
     if args.dry_run {
         let plan = qwarden_session::plan(&grant, &opts).map_err(session_failure)?;
@@ -190,57 +194,105 @@ fn print_summary(s: &Summary) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The granted IonQ provider, with its key coming from the vault. The vault is unlocked now (a
-/// passphrase is asked before the agent starts); a missing vault or key is reported to the agent,
-/// in IonQ's error shape, when it submits.
-fn ionq_upstream(
+/// The granted IonQ and IBM providers, with their keys coming from the vault. The vault is
+/// unlocked now (a passphrase is asked before the agent starts); a missing vault or key is
+/// reported to the agent, in its provider's error shape, when it submits.
+fn upstreams(
     dirs: &Dirs,
     profile: &qwarden_policy::Profile,
     grant: &Grant,
-) -> Result<Option<qwarden_session::Upstream>, Failure> {
+) -> Result<(Option<providers::Ionq>, Option<providers::Ibm>), Failure> {
     use qwarden_policy::profile::ProviderKind;
-    let Some(p) = grant
-        .qpu
-        .providers
-        .iter()
-        .find(|p| p.kind == ProviderKind::Ionq)
-        .and_then(|g| profile.provider(&g.name))
-    else {
-        return Ok(None);
+    let granted = |kind: ProviderKind| {
+        grant
+            .qpu
+            .providers
+            .iter()
+            .find(|p| p.kind == kind)
+            .and_then(|g| profile.provider(&g.name))
+            .filter(|p| !p.endpoints.is_empty())
     };
-    let Some(endpoint) = p.endpoints.first() else {
-        return Ok(None);
-    };
-    let endpoint = endpoint.trim_end_matches('/');
-    let base_url = if endpoint.ends_with("/v0.4") {
-        endpoint.to_owned()
-    } else {
-        format!("{endpoint}/v0.4")
-    };
+    let (ionq, ibm) = (granted(ProviderKind::Ionq), granted(ProviderKind::Ibm));
+    if ionq.is_none() && ibm.is_none() {
+        return Ok((None, None));
+    }
     let dir = super::secrets::vault_dir(dirs);
     let unlock = match qwarden_vault::Vault::open(&dir) {
-        Ok(v) => Some(super::secrets::unlock_for(dirs, &v)?),
+        Ok(v) => Some(std::sync::Arc::new(super::secrets::unlock_for(dirs, &v)?)),
         Err(_) => None,
     };
-    Ok(Some(qwarden_session::Upstream {
-        provider: p.name.clone(),
-        base_url,
-        keys: std::sync::Arc::new(VaultKeys {
-            dir,
-            unlock,
+    let keys = |p: &qwarden_policy::profile::Provider| -> std::sync::Arc<dyn KeySource> {
+        std::sync::Arc::new(VaultKeys {
+            dir: dir.clone(),
+            unlock: unlock.clone(),
             name: p.vault.clone().unwrap_or_else(|| p.name.clone()),
+        })
+    };
+    let ca = |p: &qwarden_policy::profile::Provider| -> Result<Option<Vec<u8>>, Failure> {
+        let Some(file) = &p.ca_file else {
+            return Ok(None);
+        };
+        let path = dirs.expand(file);
+        std::fs::read(&path).map(Some).map_err(|e| {
+            Failure::invalid(anyhow!(
+                "provider `{}`: cannot read its ca_file `{}`: {e}; fix the path in the workstation profile or remove `ca_file`",
+                p.name,
+                path.display()
+            ))
+        })
+    };
+    let root = |url: &str, api: &str| {
+        let url = url.trim_end_matches('/');
+        if url.ends_with(api) {
+            url.to_owned()
+        } else {
+            format!("{url}{api}")
+        }
+    };
+    let ionq = match ionq {
+        Some(p) => Some(providers::Ionq {
+            provider: p.name.clone(),
+            base_url: root(
+                p.endpoints.first().map(String::as_str).unwrap_or_default(),
+                "/v0.4",
+            ),
+            ca_pem: ca(p)?,
+            keys: keys(p),
         }),
-    }))
+        None => None,
+    };
+    let ibm = match ibm {
+        // The runtime API first, then IAM (IBM Cloud's own when only one endpoint is listed).
+        Some(p) => Some(providers::Ibm {
+            provider: p.name.clone(),
+            endpoints: IbmEndpoints {
+                runtime_url: root(
+                    p.endpoints.first().map(String::as_str).unwrap_or_default(),
+                    "/api/v1",
+                ),
+                iam_url: p
+                    .endpoints
+                    .get(1)
+                    .map(|u| u.trim_end_matches('/').to_owned())
+                    .unwrap_or_else(|| "https://iam.cloud.ibm.com".to_owned()),
+                instance_crn: p.instance.clone().unwrap_or_default(),
+            },
+            ca_pem: ca(p)?,
+            keys: keys(p),
+        }),
+        None => None,
+    };
+    Ok((ionq, ibm))
 }
 
 /// A provider's key, read from the vault when the gateway needs it.
 struct VaultKeys {
     dir: PathBuf,
-    unlock: Option<qwarden_vault::Unlock>,
+    unlock: Option<std::sync::Arc<qwarden_vault::Unlock>>,
     name: String,
 }
 
-impl qwarden_gateway::upstream::ionq::KeySource for VaultKeys {
+impl KeySource for VaultKeys {
     fn key(&self, provider: &str) -> Result<qwarden_vault::Secret, String> {
         let Some(unlock) = &self.unlock else {
             return Err(format!(

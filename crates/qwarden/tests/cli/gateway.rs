@@ -303,20 +303,35 @@ sessiontest!(
 );
 
 sessiontest!(
-    a_provider_the_gateway_cannot_reach_is_left_out_with_a_warning,
+    an_ibm_provider_without_an_instance_is_left_out_with_a_warning,
     |env, who| {
-        // The built-in staging profile names https://api.ionq.co, which this build cannot reach
-        // upstream: the session still runs, without IonQ endpoints, and says why.
-        setup(env, "staging", IONQ_AGENT);
+        // The built-in staging profile names IBM without an instance CRN: the session still
+        // runs, without IBM endpoints, and says how to fix it; IonQ (https) is offered.
+        setup(
+            env,
+            "staging",
+            &IONQ_AGENT.replace(
+                "providers = [\"ionq\"]\nbackends = [\"ionq:qpu.aria-1\"]",
+                "providers = [\"ionq\", \"ibm\"]\nbackends = [\"ionq:qpu.aria-1\", \"ibm:ibm_torino\"]",
+            ),
+        );
         let out = run(
             env,
             who,
-            &["--", "sh", "-c", "echo \"url=${IONQ_API_URL:-unset}\""],
+            &[
+                "--",
+                "sh",
+                "-c",
+                "echo \"ibm=${QISKIT_IBM_URL:-unset} ionq=${IONQ_API_URL:-unset}\"",
+            ],
         )
         .run();
-        out.success().stdout_has("url=unset");
+        out.success().stdout_has("ibm=unset ionq=http://127.0.0.1:");
         let s = summary(&out.stderr);
         let warnings = s["warnings"].to_string();
-        assert!(warnings.contains("provider `ionq` is not offered"), "{s}");
+        assert!(
+            warnings.contains("provider `ibm` is not offered") && warnings.contains("instance"),
+            "{s}"
+        );
     }
 );

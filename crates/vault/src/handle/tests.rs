@@ -160,10 +160,13 @@ fn revocation_ends_the_sessions_handles_and_names_their_digests() {
     let ibm = minted(&mut table, "s1", "ibm");
     let ionq = minted(&mut table, "s1", "ionq");
     let other = minted(&mut table, "s2", "ibm");
-    let mut expected = vec![ibm.digest(), ionq.digest()];
+    let mut expected = vec![
+        (ibm.digest(), "ibm".to_owned()),
+        (ionq.digest(), "ionq".to_owned()),
+    ];
     expected.sort();
     assert_eq!(table.revoke_session("s1"), expected);
-    assert_eq!(table.revoke_session("s1"), Vec::<String>::new());
+    assert_eq!(table.revoke_session("s1"), Vec::<(String, String)>::new());
     for (h, p) in [(&ibm, "ibm"), (&ionq, "ionq")] {
         assert_eq!(
             table.check(h.expose(), p, "s1", T0),
