@@ -13,15 +13,16 @@
 //! through their provider-compatible APIs.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use crate::admission::{Admission, JobRequest, ShotSource, Shots};
-use crate::local::{self, Calibration, LocalBackend, LocalJob};
+use crate::admission::{Admission, JobRequest, Refusal, ShotSource, Shots};
+use crate::local::{self, Calibration, LocalBackend, LocalError, LocalJob};
 use crate::record::{JobSink, Refused, Submitted};
+use crate::upstream::ionq::CalibrationStore;
 
 /// The largest request body accepted.
 pub const MAX_BODY: usize = 4 << 20;
@@ -54,10 +55,42 @@ struct NewJob {
     calibration: Option<Value>,
 }
 
+/// Why a native job did not run. Every one has been reported to the [`JobSink`] as refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NativeError {
+    /// The body is not a job.
+    #[error("{0}")]
+    Malformed(String),
+    /// The grant refused it.
+    #[error("{0}")]
+    Refused(#[from] Refusal),
+    /// Not a job for the local provider.
+    #[error("the native API runs local jobs; submit to `{0}` through its own API")]
+    Unsupported(String),
+    /// The local backend cannot run it.
+    #[error("{0}")]
+    Local(LocalError),
+}
+
+impl NativeError {
+    /// The answer for the HTTP API.
+    fn reply(&self) -> Reply {
+        let (status, code) = match self {
+            NativeError::Malformed(_) => (400, "malformed"),
+            NativeError::Refused(_) => (403, "refused"),
+            NativeError::Unsupported(_) => (400, "unsupported"),
+            NativeError::Local(LocalError::UnknownBackend(_)) => (400, "malformed"),
+            NativeError::Local(_) => (422, "cannot_run"),
+        };
+        error(status, code, self.to_string())
+    }
+}
+
 /// The native API's state: its jobs.
 pub struct Native {
     jobs: Mutex<HashMap<String, Value>>,
     threads: usize,
+    calibrations: Option<Arc<dyn CalibrationStore>>,
 }
 
 impl Native {
@@ -66,7 +99,15 @@ impl Native {
         Native {
             jobs: Mutex::new(HashMap::new()),
             threads,
+            calibrations: None,
         }
+    }
+
+    /// The same, storing every calibration a job runs under in `store` (the CAS), so the digest
+    /// the ledger records can be resolved to the snapshot.
+    pub fn with_calibrations(mut self, store: Arc<dyn CalibrationStore>) -> Native {
+        self.calibrations = Some(store);
+        self
     }
 
     /// `POST /v1/jobs`.
@@ -78,34 +119,48 @@ impl Native {
                 format!("the request body is over {MAX_BODY} bytes"),
             );
         }
-        let job: NewJob = match serde_json::from_slice(body) {
-            Ok(j) => j,
-            Err(e) => {
-                return error(
-                    400,
-                    "malformed",
-                    format!(
-                        "the body is not a job: {e}; send {{\"backend\", \"qasm\", \"shots\"}}"
-                    ),
-                );
-            }
-        };
+        match self.run(body, admission, sink) {
+            Ok(job) => Reply {
+                status: 201,
+                body: job,
+            },
+            Err(e) => e.reply(),
+        }
+    }
+
+    /// Admits and runs the job in `body` (the `POST /v1/jobs` JSON), recording it in `sink`;
+    /// returns the job as `GET /v1/jobs/{id}` will show it. This is the one path every native
+    /// job takes, from an agent's HTTP request or from `qwarden submit`.
+    pub fn run(
+        &self,
+        body: &[u8],
+        admission: &Admission,
+        sink: &dyn JobSink,
+    ) -> Result<Value, NativeError> {
+        let job: NewJob = serde_json::from_slice(body).map_err(|e| {
+            NativeError::Malformed(format!(
+                "the body is not a job: {e}; send {{\"backend\", \"qasm\", \"shots\"}}"
+            ))
+        })?;
         let Some((provider, backend)) = job.backend.split_once(':') else {
-            return error(
-                400,
-                "malformed",
-                "backend is `provider:backend`, e.g. `local:statevector`",
-            );
+            return Err(NativeError::Malformed(
+                "backend is `provider:backend`, e.g. `local:statevector`".into(),
+            ));
         };
-        let refuse = |status: u16, code: &str, reason: String| {
+        let refuse = |e: NativeError| {
             sink.refused(Refused {
                 provider: provider.to_owned(),
                 backend: backend.to_owned(),
                 api: "native",
-                reason: reason.clone(),
+                reason: e.to_string(),
             });
-            error(status, code, reason)
+            e
         };
+        if job.shots == 0 {
+            return Err(refuse(NativeError::Malformed(
+                "shots must be at least 1".into(),
+            )));
+        }
         let request = JobRequest {
             provider: provider.to_owned(),
             backend: backend.to_owned(),
@@ -114,95 +169,87 @@ impl Native {
                 source: ShotSource::Circuit,
             }],
         };
-        if job.shots == 0 {
-            return refuse(400, "malformed", "shots must be at least 1".into());
-        }
-        let admitted = match admission.admit(&request) {
-            Ok(a) => a,
-            Err(e) => return refuse(403, "refused", e.to_string()),
-        };
+        let admitted = admission
+            .admit(&request)
+            .map_err(|e| refuse(NativeError::Refused(e)))?;
         if provider != "local" {
             admission.release(admitted);
-            return refuse(
-                400,
-                "unsupported",
-                format!(
-                    "the native API runs local jobs; submit to `{provider}` through its own API"
-                ),
-            );
+            return Err(refuse(NativeError::Unsupported(provider.to_owned())));
         }
-        let run = || -> Result<Value, (u16, String)> {
-            let local_backend: LocalBackend = backend
-                .parse()
-                .map_err(|e: local::LocalError| (400, e.to_string()))?;
-            let calibration = match &job.calibration {
-                Some(v) => {
-                    Some(Calibration::parse(v.to_string()).map_err(|e| (422, e.to_string()))?)
-                }
-                None => None,
-            };
-            let seed = job.seed.unwrap_or_else(local::random_seed);
-            let result = local::run(&LocalJob {
-                qasm: &job.qasm,
-                backend: local_backend,
-                shots: job.shots,
-                seed,
-                calibration: calibration.as_ref(),
-                threads: self.threads,
-                memory_limit: local::memory_limit(),
-            })
-            .map_err(|e| (422, e.to_string()))?;
-            let id = format!(
-                "job-{:016x}{:016x}",
-                local::random_seed(),
-                local::random_seed()
-            );
-            let mut out = json!({
-                "id": id,
-                "status": "completed",
-                "backend": job.backend,
-                "shots": result.shots,
-                "seed": result.seed,
-                "method": result.method,
-                "counts": result.counts,
-                "circuit_digest": result.circuit_digest,
-            });
-            if let (Some(c), Some(m)) = (&calibration, out.as_object_mut()) {
-                m.insert("calibration_digest".into(), c.digest.clone().into());
-            }
-            sink.submitted(Submitted {
-                provider: provider.to_owned(),
-                backend: backend.to_owned(),
-                shots: result.shots,
-                circuit_digest: result.circuit_digest.clone(),
-                job_id: id,
-                calibration_digest: calibration.map(|c| c.digest),
-                request_digest: format!("sha256:{}", hex::encode(Sha256::digest(body))),
-            });
-            Ok(out)
-        };
-        match run() {
+        let ran = self.run_local(&job, backend, body, provider, sink);
+        match ran {
             Ok(out) => {
                 if let (Some(id), Ok(mut jobs)) =
                     (out.get("id").and_then(Value::as_str), self.jobs.lock())
                 {
                     jobs.insert(id.to_owned(), out.clone());
                 }
-                Reply {
-                    status: 201,
-                    body: out,
-                }
+                Ok(out)
             }
-            Err((status, reason)) => {
+            Err(e) => {
                 admission.release(admitted);
-                let code = if status == 422 {
-                    "cannot_run"
-                } else {
-                    "malformed"
-                };
-                refuse(status, code, reason)
+                Err(refuse(NativeError::Local(e)))
             }
         }
+    }
+
+    fn run_local(
+        &self,
+        job: &NewJob,
+        backend: &str,
+        body: &[u8],
+        provider: &str,
+        sink: &dyn JobSink,
+    ) -> Result<Value, LocalError> {
+        let local_backend: LocalBackend = backend.parse()?;
+        let calibration = match &job.calibration {
+            Some(v) => Some(Calibration::parse(v.to_string())?),
+            None => None,
+        };
+        let seed = job.seed.unwrap_or_else(local::random_seed);
+        let result = local::run(&LocalJob {
+            qasm: &job.qasm,
+            backend: local_backend,
+            shots: job.shots,
+            seed,
+            calibration: calibration.as_ref(),
+            threads: self.threads,
+            memory_limit: local::memory_limit(),
+        })?;
+        let id = format!(
+            "job-{:016x}{:016x}",
+            local::random_seed(),
+            local::random_seed()
+        );
+        let mut out = json!({
+            "id": id,
+            "status": "completed",
+            "backend": job.backend,
+            "shots": result.shots,
+            "seed": result.seed,
+            "method": result.method,
+            "counts": result.counts,
+            "circuit_digest": result.circuit_digest,
+            "qubits": result.qubits,
+            "layout": result.layout,
+        });
+        if let (Some(c), Some(m)) = (&calibration, out.as_object_mut()) {
+            m.insert("calibration_digest".into(), c.digest.clone().into());
+            if let Some(store) = &self.calibrations {
+                // Named by the same SHA-256 as the digest recorded.
+                store.put(c.text.as_bytes());
+            }
+        }
+        sink.submitted(Submitted {
+            provider: provider.to_owned(),
+            backend: backend.to_owned(),
+            shots: result.shots,
+            circuit_digest: result.circuit_digest.clone(),
+            job_id: id,
+            calibration_digest: calibration.map(|c| c.digest),
+            request_digest: format!("sha256:{}", hex::encode(Sha256::digest(body))),
+        });
+        Ok(out)
     }
 
     /// `GET /v1/jobs/{id}`.

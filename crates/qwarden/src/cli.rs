@@ -130,17 +130,6 @@ pub enum LocalBackend {
 }
 
 impl LocalBackend {
-    /// The local provider's backend.
-    pub fn local(self) -> qwarden_gateway::local::LocalBackend {
-        use qwarden_gateway::local::LocalBackend as B;
-        match self {
-            LocalBackend::Statevector => B::Statevector,
-            LocalBackend::Density => B::Density,
-            LocalBackend::Trajectories => B::Trajectories,
-            LocalBackend::Noisy => B::Noisy,
-        }
-    }
-
     /// As the CLI spells it.
     pub fn name(self) -> &'static str {
         match self {

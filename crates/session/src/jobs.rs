@@ -231,34 +231,42 @@ impl LedgerJobs {
 
 impl JobSink for LedgerJobs {
     fn submitted(&self, job: Submitted) {
-        self.send(Event::new(
-            Timestamp::now(),
-            JobSubmit {
-                provider: job.provider,
-                backend: job.backend,
-                shots: job.shots,
-                circuit_digest: digest_of(&job.circuit_digest),
-                job_id: Some(job.job_id),
-                calibration_digest: job.calibration_digest.as_deref().map(digest_of),
-                request_digest: Some(digest_of(&job.request_digest)),
-            },
-        ));
+        self.send(submitted_event(job));
     }
 
     fn refused(&self, job: Refused) {
-        self.send(
-            Event::new(
-                Timestamp::now(),
-                Violation {
-                    attempted: format!("submit a job to {}:{}", job.provider, job.backend),
-                    control: "gateway".into(),
-                    target: Some(job.reason),
-                    pid: None,
-                },
-            )
-            .with_details(serde_json::json!({ "api": job.api })),
-        );
+        self.send(refused_event(job));
     }
+}
+
+/// A submitted job as its `job.submit` ledger event.
+pub fn submitted_event(job: Submitted) -> Event {
+    Event::new(
+        Timestamp::now(),
+        JobSubmit {
+            provider: job.provider,
+            backend: job.backend,
+            shots: job.shots,
+            circuit_digest: digest_of(&job.circuit_digest),
+            job_id: Some(job.job_id),
+            calibration_digest: job.calibration_digest.as_deref().map(digest_of),
+            request_digest: Some(digest_of(&job.request_digest)),
+        },
+    )
+}
+
+/// A refused job as its `violation` ledger event (control `gateway`).
+pub fn refused_event(job: Refused) -> Event {
+    Event::new(
+        Timestamp::now(),
+        Violation {
+            attempted: format!("submit a job to {}:{}", job.provider, job.backend),
+            control: "gateway".into(),
+            target: Some(job.reason),
+            pid: None,
+        },
+    )
+    .with_details(serde_json::json!({ "api": job.api }))
 }
 
 /// Calibration snapshots in the ledger's content-addressed store, named by their SHA-256.

@@ -17,6 +17,7 @@ pub mod providers;
 mod summary;
 
 pub use doctor::{Probe, doctor};
+pub use jobs::{CasCalibrations, refused_event, submitted_event};
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -515,7 +516,8 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
                 admission: qwarden_gateway::admission::Admission::new(grant.qpu.clone()),
                 auth: handles.clone(),
                 sink: job_sink.clone(),
-                native: qwarden_gateway::native::Native::new(0),
+                native: qwarden_gateway::native::Native::new(0)
+                    .with_calibrations(calibrations.clone()),
                 ionq: ionq.take().map(|(_, upstream)| upstream),
                 ibm: ibm.take().map(|(_, _, api)| api),
             });

@@ -52,7 +52,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
                 Command::Secrets(cmd) => secrets::run(&dirs, cmd),
                 Command::Run(args) => return run::run(&dirs, &args),
                 Command::Doctor { json } => doctor::run(json),
-                Command::Submit(args) => submit::run(&args),
+                Command::Submit(args) => submit::run(&dirs, &args),
                 Command::Completions { .. } | Command::Man { .. } => Ok(Code::Ok),
             };
             code.map(|c| c as u8)

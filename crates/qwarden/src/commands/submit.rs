@@ -1,15 +1,73 @@
 //! `qwarden submit`: run an OpenQASM circuit on the local backend and print its counts.
+//!
+//! A human's job takes the same path as an agent's native API request
+//! ([`qwarden_gateway::native::Native::run`]): admitted (every local backend, no shot cap but
+//! the simulator's own limits), run, its calibration stored in the CAS, and recorded in the
+//! ledger as `job.submit` (or a refusal) with `source: "qwarden submit"`.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use anyhow::anyhow;
-use qwarden_gateway::local::{self, Calibration, LocalJob};
-use qwarden_sim::Method;
-use serde::Serialize;
+use qwarden_gateway::admission::Admission;
+use qwarden_gateway::local;
+use qwarden_gateway::native::{Native, NativeError};
+use qwarden_gateway::record::{JobSink, Refused, Submitted};
+use qwarden_ledger::event::Event;
+use qwarden_policy::Outcome;
+use qwarden_policy::grant::{BackendGrant, QpuGrant};
+use qwarden_policy::manifest::{BackendRef, Budget};
+use qwarden_policy::profile::ProviderKind;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 use crate::cli::SubmitArgs;
+use crate::dirs::Dirs;
 use crate::exit::{Code, Failure};
+
+/// The job as the native path returns it.
+#[derive(Deserialize)]
+struct Job {
+    id: String,
+    shots: u64,
+    seed: u64,
+    method: String,
+    counts: BTreeMap<String, u64>,
+    qubits: u64,
+    layout: Vec<u64>,
+    circuit_digest: String,
+    calibration_digest: Option<String>,
+}
+
+/// Writes what the job path reported to the ledger; a ledger that cannot be written is a
+/// warning (the job itself has run), never silence.
+fn record(dirs: &Dirs, sink: Collected) {
+    let events = sink.0.into_inner().unwrap_or_default();
+    if events.is_empty() {
+        return;
+    }
+    let profile = match crate::commands::policy::load_profile(dirs, None, None) {
+        Ok(p) => p.profile,
+        Err(e) => {
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "qwarden: warning: this job was not recorded in the audit ledger: {e}"
+            );
+            return;
+        }
+    };
+    for event in events {
+        if let Err(e) = crate::record::record(dirs, &profile, &event) {
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "qwarden: warning: this job was not recorded in the audit ledger: {e:#}"
+            );
+            return;
+        }
+    }
+}
 
 /// Circuits and calibration files larger than this are refused before reading.
 const MAX_INPUT: u64 = 16 << 20;
@@ -32,61 +90,130 @@ fn read(path: &Path, what: &str) -> Result<String, Failure> {
 struct Output<'a> {
     circuit: String,
     backend: &'a str,
-    method: Method,
+    method: String,
     shots: u64,
     seed: u64,
-    qubits: usize,
-    layout: &'a [usize],
+    qubits: u64,
+    layout: Vec<u64>,
     calibration: Option<String>,
-    counts: &'a qwarden_sim::Counts,
+    counts: BTreeMap<String, u64>,
+    job_id: String,
+    circuit_digest: String,
+    calibration_digest: Option<String>,
 }
 
-/// Runs the circuit; prints a table of counts (or JSON).
-pub fn run(args: &SubmitArgs) -> Result<Code, Failure> {
+/// What the job path reports, kept until the job is done and then written to the ledger.
+#[derive(Default)]
+struct Collected(Mutex<Vec<Event>>);
+
+impl JobSink for Collected {
+    fn submitted(&self, job: Submitted) {
+        if let Ok(mut events) = self.0.lock() {
+            events.push(
+                qwarden_session::submitted_event(job)
+                    .with_details(json!({"api": "native", "source": "qwarden submit"})),
+            );
+        }
+    }
+
+    fn refused(&self, job: Refused) {
+        if let Ok(mut events) = self.0.lock() {
+            events.push(qwarden_session::refused_event(job));
+        }
+    }
+}
+
+/// A human at the workstation may run any local job: the local provider spends nothing and
+/// reaches no one. Only the simulator's own limits (memory, qubits) apply.
+fn human_grant() -> QpuGrant {
+    QpuGrant {
+        providers: vec![],
+        backends: vec![BackendGrant {
+            backend: BackendRef {
+                provider: "local".into(),
+                backend: "*".into(),
+            },
+            kind: ProviderKind::Local,
+            outcome: Outcome::Allow,
+        }],
+        max_shots: u64::MAX,
+        budget: Budget {
+            shots: u64::MAX,
+            jobs: 1,
+        },
+    }
+}
+
+/// Runs the circuit through the native job path (admission, the local backend, the ledger);
+/// prints a table of counts (or JSON).
+pub fn run(dirs: &Dirs, args: &SubmitArgs) -> Result<Code, Failure> {
     let source = read(&args.file, "circuit")?;
     let calibration = match &args.calibration {
         Some(path) => Some(
-            Calibration::parse(read(path, "calibration")?)
-                .map_err(|e| Failure::invalid(anyhow!("`{}`: {e}", path.display())))?,
+            serde_json::from_str::<Value>(&read(path, "calibration")?).map_err(|e| {
+                Failure::invalid(anyhow!(
+                    "`{}`: the calibration is not JSON: {e}",
+                    path.display()
+                ))
+            })?,
         ),
         None => None,
     };
     let seed = args.seed.unwrap_or_else(local::random_seed);
-    let job = LocalJob {
-        qasm: &source,
-        backend: args.backend.local(),
-        shots: args.shots,
-        seed,
-        calibration: calibration.as_ref(),
-        threads: args.threads,
-        memory_limit: local::memory_limit(),
+    let mut body = json!({
+        "backend": args.backend.name(),
+        "qasm": source,
+        "shots": args.shots,
+        "seed": seed,
+    });
+    if let (Some(c), Some(m)) = (calibration, body.as_object_mut()) {
+        m.insert("calibration".into(), c);
+    }
+    let body = serde_json::to_vec(&body).map_err(|e| Failure::internal(anyhow!(e)))?;
+    let native = Native::new(args.threads).with_calibrations(Arc::new(
+        qwarden_session::CasCalibrations::new(dirs.state.join("cas")),
+    ));
+    let sink = Collected::default();
+    let ran = native.run(&body, &Admission::new(human_grant()), &sink);
+    record(dirs, sink);
+    let calibration_path = || {
+        args.calibration
+            .as_deref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
     };
-    let result = local::run(&job).map_err(|e| match e {
-        local::LocalError::NoiselessWithCalibration => Failure::usage(anyhow!(
+    let job = ran.map_err(|e| match e {
+        NativeError::Local(local::LocalError::NoiselessWithCalibration) => Failure::usage(anyhow!(
             "local:statevector is noiseless; drop --calibration `{}` or use local:noisy",
-            args.calibration
-                .as_deref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default()
+            calibration_path()
         )),
-        local::LocalError::NoisyWithoutCalibration => Failure::usage(anyhow!(
+        NativeError::Local(local::LocalError::NoisyWithoutCalibration) => Failure::usage(anyhow!(
             "local:noisy needs --calibration FILE (IBM backend properties or an IonQ characterization)"
         )),
-        local::LocalError::Circuit(m) => Failure::invalid(anyhow!("{}:{m}", args.file.display())),
+        NativeError::Local(local::LocalError::Circuit(m)) => {
+            Failure::invalid(anyhow!("{}:{m}", args.file.display()))
+        }
+        NativeError::Local(e @ local::LocalError::Calibration(_)) => {
+            Failure::invalid(anyhow!("`{}`: {e}", calibration_path()))
+        }
         other => Failure::invalid(anyhow!("{}: {other}", args.file.display())),
     })?;
-    let (qubits, layout) = (result.qubits, &result.layout);
+    let result: Job = serde_json::from_value(job)
+        .map_err(|e| Failure::internal(anyhow!("the job's record is unreadable: {e}")))?;
     if args.json {
         crate::output::json(&Output {
             circuit: args.file.display().to_string(),
             backend: args.backend.name(),
-            method: result.method,
+            method: result.method.clone(),
             shots: result.shots,
             seed: result.seed,
-            qubits,
-            layout,
+            qubits: result.qubits,
+            layout: result.layout.clone(),
             calibration: args.calibration.as_ref().map(|p| p.display().to_string()),
-            counts: &result.counts,
+            counts: result.counts.clone(),
+            job_id: result.id.clone(),
+            circuit_digest: result.circuit_digest.clone(),
+            calibration_digest: result.calibration_digest.clone(),
         })?;
         return Ok(Code::Ok);
     }
@@ -97,10 +224,7 @@ pub fn run(args: &SubmitArgs) -> Result<Code, Failure> {
         args.file.display(),
         result.shots,
         args.backend.name(),
-        serde_json::to_value(result.method)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default(),
+        result.method,
         args.calibration
             .as_ref()
             .map(|p| format!(", noise from {}", p.display()))

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use sha2::Digest as _;
+
 use crate::support::{Env, repo_root};
 
 fn circuits() -> Vec<PathBuf> {
@@ -194,3 +196,60 @@ fn help_names_the_backends() {
         .success()
         .stdout_has("local:noisy");
 }
+
+qwtest!(a_humans_job_takes_the_native_path_into_the_ledger, |env| {
+    let bell = repo_root().join("examples/circuits/bell.qasm");
+    let out = env
+        .qwarden([
+            "submit",
+            "--backend",
+            "local:noisy",
+            "--shots",
+            "300",
+            "--seed",
+            "5",
+            "--json",
+            "--calibration",
+        ])
+        .arg(lima())
+        .arg(&bell)
+        .run();
+    out.success();
+    let job = out.json();
+    let digest = job["calibration_digest"].as_str().unwrap().to_owned();
+    // A circuit the backend cannot run is refused, and recorded as such.
+    let huge = env.write(
+        "huge.qasm",
+        "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[60];\ncreg c[60];\nh q;\nmeasure q -> c;\n",
+    );
+    env.qwarden(["submit"]).arg(&huge).run().code(3);
+    let entries = crate::run::ledger(&env);
+    let submit: Vec<&serde_json::Value> = entries
+        .iter()
+        .filter(|e| e["kind"] == "job.submit")
+        .collect();
+    assert_eq!(submit.len(), 1, "{entries:#?}");
+    let s = submit[0];
+    assert_eq!(
+        (&s["provider"], &s["backend"], &s["shots"]),
+        (&"local".into(), &"noisy".into(), &300.into())
+    );
+    assert_eq!(s["job_id"], job["job_id"]);
+    assert_eq!(s["circuit_digest"], job["circuit_digest"]);
+    assert_eq!(s["calibration_digest"].as_str(), Some(digest.as_str()));
+    assert_eq!(s["details"]["source"], "qwarden submit");
+    // The calibration the job ran under is in the CAS under the digest the ledger names.
+    let hex = &digest["sha256:".len()..];
+    let blob = env.state.join("cas/sha256").join(&hex[..2]).join(&hex[2..]);
+    let stored = std::fs::read(&blob).unwrap_or_else(|e| panic!("{}: {e}", blob.display()));
+    assert_eq!(
+        format!("sha256:{:x}", sha2::Sha256::digest(&stored)),
+        digest
+    );
+    let refused = entries
+        .iter()
+        .find(|e| e["kind"] == "violation" && e["control"] == "gateway")
+        .unwrap_or_else(|| panic!("{entries:#?}"));
+    assert_eq!(refused["attempted"], "submit a job to local:statevector");
+    assert!(refused["target"].as_str().unwrap().contains("memory limit"));
+});
