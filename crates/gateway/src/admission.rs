@@ -99,13 +99,16 @@ pub enum Refusal {
         /// `provider:backend`.
         backend: String,
     },
-    /// The tier needs human approval, which this build cannot collect yet.
+    /// The tier needs human approval (the caller holds the job for it if it has a gate, see
+    /// [`Admission::admit_for_approval`]).
     #[error(
         "jobs on {backend} need human approval on this workstation's tier, and no approval gate is available: the job is refused"
     )]
     NeedsApproval {
         /// `provider:backend`.
         backend: String,
+        /// Whether each approval needs a second factor too.
+        second_factor: bool,
     },
     /// A job without circuits.
     #[error("the job has no circuits")]
@@ -211,9 +214,29 @@ impl Admission {
             })?;
         match granted.outcome {
             Outcome::Deny => return Err(Refusal::Denied { backend: name }),
-            Outcome::NeedsApproval { .. } => return Err(Refusal::NeedsApproval { backend: name }),
+            Outcome::NeedsApproval { second_factor } => {
+                return Err(Refusal::NeedsApproval {
+                    backend: name,
+                    second_factor,
+                });
+            }
             Outcome::Allow | Outcome::Listed | Outcome::Capture => {}
         }
+        self.take(job)
+    }
+
+    /// Admits a job the tier says needs approval, to be held until it is approved: every check
+    /// of [`Admission::admit`] but the approval itself (a backend the tier denies, or one not
+    /// granted, is still refused), and the job takes its share of the budget while it waits.
+    pub fn admit_for_approval(&self, job: &JobRequest) -> Result<Admitted, Refusal> {
+        match self.admit(job) {
+            Err(Refusal::NeedsApproval { .. }) => self.take(job),
+            other => other,
+        }
+    }
+
+    /// Shots and budget, and the job's share taken.
+    fn take(&self, job: &JobRequest) -> Result<Admitted, Refusal> {
         if job.circuits.is_empty() {
             return Err(Refusal::Empty);
         }
@@ -358,9 +381,25 @@ mod tests {
         assert_eq!(
             a.admit(&job("ibm", "ibm_lima", &[(1, ShotSource::Circuit)])),
             Err(Refusal::NeedsApproval {
-                backend: "ibm:ibm_lima".into()
+                backend: "ibm:ibm_lima".into(),
+                second_factor: false,
             })
         );
+        // Held for approval instead: every other check still applies, and it takes budget.
+        let held = a
+            .admit_for_approval(&job("ibm", "ibm_lima", &[(3, ShotSource::Circuit)]))
+            .unwrap();
+        assert_eq!(held.shots, 3);
+        assert_eq!(a.used(), Usage { shots: 3, jobs: 1 });
+        assert!(matches!(
+            a.admit_for_approval(&job("ionq", "qpu.aria-1", &[(1, ShotSource::Circuit)])),
+            Err(Refusal::Denied { .. })
+        ));
+        assert!(matches!(
+            a.admit_for_approval(&job("ibm", "ibm_lima", &[(1_000_000, ShotSource::Circuit)])),
+            Err(Refusal::TooManyShots { .. })
+        ));
+        a.release(held);
         assert_eq!(
             a.admit(&job("ionq", "qpu.aria-1", &[(1, ShotSource::Circuit)])),
             Err(Refusal::Denied {

@@ -28,7 +28,10 @@ use hyper::{Method, Request, Response};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use crate::admission::{JobRequest, ShotSource, Shots};
+use qwarden_approvals::JobAction;
+
+use crate::admission::{JobRequest, Refusal, ShotSource, Shots};
+use crate::gate::Check;
 use crate::record::{Refused, Submitted};
 use crate::server::State;
 use crate::upstream::Answer;
@@ -208,6 +211,17 @@ pub async fn handle(req: Request<Incoming>, state: Arc<State>) -> Response<Full<
             };
             submit(&state, up, &body).await
         }
+        (&Method::GET, ["jobs", id, rest @ ..])
+            if state.gate.as_ref().is_some_and(|g| g.holds(id)) =>
+        {
+            if let Err(why) = authenticate(true) {
+                return err(401, why);
+            }
+            match state.gate.as_ref() {
+                Some(g) => held(&state, up, g, &method, id, rest).await,
+                None => not_found(),
+            }
+        }
         (&Method::GET, ["jobs", id])
         | (&Method::GET, ["jobs", id, "results", "probabilities"])
         | (&Method::PUT, ["jobs", id, "status", "cancel"]) => {
@@ -341,56 +355,203 @@ async fn submit(state: &State, up: &IonqUpstream, body: &[u8]) -> Response<Full<
             return err(400, reason);
         }
     };
+    let circuit_count = circuits.len();
     let request = JobRequest {
         provider: up.provider().to_owned(),
         backend: backend.clone(),
         circuits,
     };
-    let admitted = match state.admission.admit(&request) {
-        Ok(a) => a,
-        Err(e) => {
+    let kind = job
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let job = Job {
+        backend: backend.clone(),
+        circuit_digest: sha256(&canonical_json(job.get("input").unwrap_or(&Value::Null))),
+        request_digest: sha256(body),
+        forwarded: match serde_json::to_vec(&Value::Object(job)) {
+            Ok(b) => b,
+            Err(_) => return err(500, "cannot re-serialize the job"),
+        },
+    };
+    let admitted = match (state.admission.admit(&request), &state.gate) {
+        (Ok(a), _) => a,
+        (Err(Refusal::NeedsApproval { second_factor, .. }), Some(gate)) => {
+            let admitted = match state.admission.admit_for_approval(&request) {
+                Ok(a) => a,
+                Err(e) => {
+                    let reason = format!("denied: {e}");
+                    refused(state, up, &backend, &reason);
+                    return err(403, reason);
+                }
+            };
+            let action = JobAction {
+                provider: up.provider().to_owned(),
+                backend: backend.clone(),
+                circuit_digest: job.circuit_digest.clone(),
+                shots: admitted.shots,
+                cost_estimate: None,
+                request_digest: sha256(&job.forwarded),
+                summary: format!("{circuit_count} circuit(s), {kind}"),
+            };
+            let id = held_job_id();
+            return match gate.hold(&id, action, admitted, job.forwarded, second_factor) {
+                Ok(_) => respond(
+                    200,
+                    Bytes::from(json!({"id": id, "status": "submitted"}).to_string()),
+                ),
+                Err(why) => {
+                    state.admission.release(admitted);
+                    refused(state, up, &backend, &why);
+                    err(500, why)
+                }
+            };
+        }
+        (Err(e), _) => {
             let reason = format!("denied: {e}");
             refused(state, up, &backend, &reason);
             return err(403, reason);
         }
     };
+    match send(state, up, &job, admitted).await {
+        Ok((_, answer)) => respond(answer.status, answer.body),
+        Err(e) => upstream_err(e),
+    }
+}
+
+/// A job as it goes to IonQ.
+struct Job {
+    backend: String,
+    circuit_digest: String,
+    request_digest: String,
+    forwarded: Vec<u8>,
+}
+
+/// Captures the characterization, submits `job` and records it; on failure gives the budget
+/// back and records the refusal.
+async fn send(
+    state: &State,
+    up: &IonqUpstream,
+    job: &Job,
+    admitted: crate::admission::Admitted,
+) -> Result<(String, Answer), UpstreamError> {
     let fail = |e: UpstreamError| {
         state.admission.release(admitted);
-        refused(state, up, &backend, &e.message);
-        upstream_err(e)
+        refused(state, up, &job.backend, &e.message);
+        e
+    };
+    let key = up.key().await.map_err(fail)?;
+    let calibration_digest = up
+        .capture_calibration(&job.backend, &key)
+        .await
+        .map_err(fail)?;
+    let (job_id, answer) = up.submit(job.forwarded.clone(), &key).await.map_err(fail)?;
+    state.sink.submitted(Submitted {
+        provider: up.provider().to_owned(),
+        backend: job.backend.clone(),
+        shots: admitted.shots,
+        circuit_digest: job.circuit_digest.clone(),
+        job_id: job_id.clone(),
+        calibration_digest,
+        request_digest: job.request_digest.clone(),
+    });
+    Ok((job_id, answer))
+}
+
+/// An id for a held job in IonQ's style (a UUID).
+fn held_job_id() -> String {
+    let (a, b) = (crate::local::random_seed(), crate::local::random_seed());
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0x0fff,
+        0x8000 | (b >> 48) & 0x3fff,
+        b & 0xffff_ffff_ffff
+    )
+}
+
+/// A held job's answers: `submitted` while it waits, IonQ's own answers (under the id the agent
+/// knows) once it was sent, `failed` with the reason when it will not run.
+async fn held(
+    state: &State,
+    up: &IonqUpstream,
+    gate: &crate::gate::Gate,
+    method: &Method,
+    id: &str,
+    rest: &[&str],
+) -> Response<Full<Bytes>> {
+    let Some(check) = gate.check(id) else {
+        return err(404, format!("job {id} not found in this session"));
+    };
+    let real = match check {
+        Check::Waiting { request_id, .. } => {
+            return match rest {
+                [] => respond(
+                    200,
+                    Bytes::from(json!({"id": id, "status": "submitted"}).to_string()),
+                ),
+                _ => err(
+                    404,
+                    format!(
+                        "job {id} has no results yet: it waits for approval request {request_id}"
+                    ),
+                ),
+            };
+        }
+        Check::Refused { reason, release } => {
+            if let Some(a) = release {
+                state.admission.release(a);
+            }
+            return match rest {
+                [] => respond(
+                    200,
+                    Bytes::from(
+                        json!({"id": id, "status": "failed", "failure": {"code": "ApprovalDenied", "error": reason}})
+                            .to_string(),
+                    ),
+                ),
+                _ => err(403, reason),
+            };
+        }
+        Check::Release(h) => {
+            let job = Job {
+                backend: h.action.backend.clone(),
+                circuit_digest: h.action.circuit_digest.clone(),
+                request_digest: h.action.request_digest.clone(),
+                forwarded: h.body.clone(),
+            };
+            match send(state, up, &job, h.admitted).await {
+                Ok((real, _)) => {
+                    gate.finish(id, Ok(real.clone()));
+                    real
+                }
+                Err(e) => {
+                    gate.finish(id, Err(e.message.clone()));
+                    return upstream_err(e);
+                }
+            }
+        }
+        Check::Sent(real) => real,
     };
     let key = match up.key().await {
         Ok(k) => k,
-        Err(e) => return fail(e),
+        Err(e) => return upstream_err(e),
     };
-    let calibration_digest = match up.capture_calibration(&backend, &key).await {
-        Ok(d) => d,
-        Err(e) => return fail(e),
-    };
-    let circuit_digest = sha256(&canonical_json(job.get("input").unwrap_or(&Value::Null)));
-    let forwarded = match serde_json::to_vec(&Value::Object(job)) {
-        Ok(b) => b,
-        Err(_) => {
-            return fail(UpstreamError {
-                status: 500,
-                message: "cannot re-serialize the job".into(),
-            });
+    let mut target = format!("/jobs/{real}");
+    for r in rest {
+        target.push('/');
+        target.push_str(r);
+    }
+    match up.call(method.clone(), &target, Some(&key), None).await {
+        // The agent knows the job by the held id: IonQ's id is swapped back in the answer.
+        Ok(a) if (200..300).contains(&a.status) => {
+            let body = String::from_utf8_lossy(&a.body).replace(&real, id);
+            respond(a.status, Bytes::from(body))
         }
-    };
-    match up.submit(forwarded, &key).await {
-        Ok((job_id, answer)) => {
-            state.sink.submitted(Submitted {
-                provider: up.provider().to_owned(),
-                backend,
-                shots: admitted.shots,
-                circuit_digest,
-                job_id,
-                calibration_digest,
-                request_digest: sha256(body),
-            });
-            respond(answer.status, answer.body)
-        }
-        Err(e) => fail(e),
+        Ok(a) => relay(a, "reading the job"),
+        Err(e) => upstream_err(e),
     }
 }
 

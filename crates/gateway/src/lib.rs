@@ -6,6 +6,7 @@
 //! snapshot a job ran under, and records the provider's job id.
 
 pub mod admission;
+pub mod gate;
 pub mod ibm;
 pub mod ionq;
 pub mod local;

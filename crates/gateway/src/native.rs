@@ -19,10 +19,24 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use crate::admission::{Admission, JobRequest, Refusal, ShotSource, Shots};
+use qwarden_approvals::JobAction;
+
+use crate::admission::{Admission, Admitted, JobRequest, Refusal, ShotSource, Shots};
+use crate::gate::{Check, Gate};
 use crate::local::{self, Calibration, LocalBackend, LocalError, LocalJob};
 use crate::record::{JobSink, Refused, Submitted};
 use crate::upstream::ionq::CalibrationStore;
+
+/// The status of a job held for approval.
+pub const PENDING: &str = "pending_approval";
+
+fn new_id() -> String {
+    format!(
+        "job-{:016x}{:016x}",
+        local::random_seed(),
+        local::random_seed()
+    )
+}
 
 /// The largest request body accepted.
 pub const MAX_BODY: usize = 4 << 20;
@@ -111,7 +125,13 @@ impl Native {
     }
 
     /// `POST /v1/jobs`.
-    pub fn submit(&self, body: &[u8], admission: &Admission, sink: &dyn JobSink) -> Reply {
+    pub fn submit(
+        &self,
+        body: &[u8],
+        admission: &Admission,
+        sink: &dyn JobSink,
+        gate: Option<&Gate>,
+    ) -> Reply {
         if body.len() > MAX_BODY {
             return error(
                 413,
@@ -119,7 +139,11 @@ impl Native {
                 format!("the request body is over {MAX_BODY} bytes"),
             );
         }
-        match self.run(body, admission, sink) {
+        match self.run(body, admission, sink, gate) {
+            Ok(job) if job.get("status").and_then(Value::as_str) == Some(PENDING) => Reply {
+                status: 202,
+                body: job,
+            },
             Ok(job) => Reply {
                 status: 201,
                 body: job,
@@ -130,12 +154,15 @@ impl Native {
 
     /// Admits and runs the job in `body` (the `POST /v1/jobs` JSON), recording it in `sink`;
     /// returns the job as `GET /v1/jobs/{id}` will show it. This is the one path every native
-    /// job takes, from an agent's HTTP request or from `qwarden submit`.
+    /// job takes, from an agent's HTTP request or from `qwarden submit`. A job the tier says
+    /// needs approval is held at `gate` (its status is `pending_approval`); without a gate it is
+    /// refused.
     pub fn run(
         &self,
         body: &[u8],
         admission: &Admission,
         sink: &dyn JobSink,
+        gate: Option<&Gate>,
     ) -> Result<Value, NativeError> {
         let job: NewJob = serde_json::from_slice(body).map_err(|e| {
             NativeError::Malformed(format!(
@@ -169,14 +196,29 @@ impl Native {
                 source: ShotSource::Circuit,
             }],
         };
-        let admitted = admission
-            .admit(&request)
-            .map_err(|e| refuse(NativeError::Refused(e)))?;
-        if provider != "local" {
-            admission.release(admitted);
-            return Err(refuse(NativeError::Unsupported(provider.to_owned())));
-        }
-        let ran = self.run_local(&job, backend, body, provider, sink);
+        let id = new_id();
+        let unsupported = || NativeError::Unsupported(provider.to_owned());
+        let admitted = match (admission.admit(&request), gate) {
+            (Ok(a), _) if provider == "local" => a,
+            (Ok(a), _) => {
+                admission.release(a);
+                return Err(refuse(unsupported()));
+            }
+            (Err(Refusal::NeedsApproval { .. }), _) if provider != "local" => {
+                return Err(refuse(unsupported()));
+            }
+            (Err(Refusal::NeedsApproval { second_factor, .. }), Some(gate)) => {
+                let admitted = admission
+                    .admit_for_approval(&request)
+                    .map_err(|e| refuse(NativeError::Refused(e)))?;
+                return self
+                    .hold(&id, &job, backend, body, admitted, second_factor, gate)
+                    .inspect_err(|_| admission.release(admitted))
+                    .map_err(refuse);
+            }
+            (Err(e), _) => return Err(refuse(NativeError::Refused(e))),
+        };
+        let ran = self.run_local(&id, &job, backend, body, provider, sink);
         match ran {
             Ok(out) => {
                 if let (Some(id), Ok(mut jobs)) =
@@ -193,8 +235,66 @@ impl Native {
         }
     }
 
+    /// Holds a job for approval: its request names the circuit's digest and size, the shots and
+    /// the exact body that will run.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one call site; the parts of one held job"
+    )]
+    fn hold(
+        &self,
+        id: &str,
+        job: &NewJob,
+        backend: &str,
+        body: &[u8],
+        admitted: Admitted,
+        second_factor: bool,
+        gate: &Gate,
+    ) -> Result<Value, NativeError> {
+        let summary = match qwarden_sim::qasm::parse(&job.qasm) {
+            Ok(c) => format!(
+                "{} qubits, {} instructions, OpenQASM",
+                c.num_qubits,
+                c.instructions.len()
+            ),
+            Err(e) => return Err(NativeError::Local(LocalError::Circuit(e.to_string()))),
+        };
+        let action = JobAction {
+            provider: "local".into(),
+            backend: backend.to_owned(),
+            circuit_digest: format!(
+                "sha256:{}",
+                hex::encode(Sha256::digest(job.qasm.as_bytes()))
+            ),
+            shots: job.shots,
+            cost_estimate: None,
+            request_digest: format!("sha256:{}", hex::encode(Sha256::digest(body))),
+            summary,
+        };
+        let request = gate
+            .hold(id, action, admitted, body.to_vec(), second_factor)
+            .map_err(NativeError::Malformed)?;
+        let pending = json!({
+            "id": id,
+            "status": PENDING,
+            "backend": job.backend,
+            "shots": job.shots,
+            "approval_id": request.id,
+            "retry_after": 5,
+            "message": format!(
+                "waiting for {} approval(s) of request {}: an approver runs `qwarden approvals show {}`; GET /v1/jobs/{id} until it is approved",
+                request.rule.threshold, request.id, request.id
+            ),
+        });
+        if let Ok(mut jobs) = self.jobs.lock() {
+            jobs.insert(id.to_owned(), pending.clone());
+        }
+        Ok(pending)
+    }
+
     fn run_local(
         &self,
+        id: &str,
         job: &NewJob,
         backend: &str,
         body: &[u8],
@@ -216,11 +316,6 @@ impl Native {
             threads: self.threads,
             memory_limit: local::memory_limit(),
         })?;
-        let id = format!(
-            "job-{:016x}{:016x}",
-            local::random_seed(),
-            local::random_seed()
-        );
         let mut out = json!({
             "id": id,
             "status": "completed",
@@ -245,15 +340,25 @@ impl Native {
             backend: backend.to_owned(),
             shots: result.shots,
             circuit_digest: result.circuit_digest.clone(),
-            job_id: id,
+            job_id: id.to_owned(),
             calibration_digest: calibration.map(|c| c.digest),
             request_digest: format!("sha256:{}", hex::encode(Sha256::digest(body))),
         });
         Ok(out)
     }
 
-    /// `GET /v1/jobs/{id}`.
-    pub fn get(&self, id: &str) -> Reply {
+    /// `GET /v1/jobs/{id}`. A held job is looked at again: still pending (`202`), approved (it
+    /// runs now), or refused (`403` with the reason).
+    pub fn get(
+        &self,
+        id: &str,
+        admission: &Admission,
+        sink: &dyn JobSink,
+        gate: Option<&Gate>,
+    ) -> Reply {
+        if let Some(check) = gate.and_then(|g| g.check(id)) {
+            return self.release(id, check, admission, sink, gate);
+        }
         match self.jobs.lock().ok().and_then(|j| j.get(id).cloned()) {
             Some(job) => Reply {
                 status: 200,
@@ -267,6 +372,66 @@ impl Native {
                     id.chars().take(80).collect::<String>()
                 ),
             ),
+        }
+    }
+
+    fn release(
+        &self,
+        id: &str,
+        check: Check,
+        admission: &Admission,
+        sink: &dyn JobSink,
+        gate: Option<&Gate>,
+    ) -> Reply {
+        let stored = || self.jobs.lock().ok().and_then(|j| j.get(id).cloned());
+        match check {
+            Check::Waiting { .. } => Reply {
+                status: 202,
+                body: stored().unwrap_or_else(|| json!({"id": id, "status": PENDING})),
+            },
+            Check::Sent(_) => Reply {
+                status: 200,
+                body: stored().unwrap_or_else(|| json!({"id": id})),
+            },
+            Check::Refused { reason, release } => {
+                if let Some(a) = release {
+                    admission.release(a);
+                }
+                error(403, "not_approved", reason)
+            }
+            Check::Release(held) => {
+                let ran = serde_json::from_slice::<NewJob>(&held.body)
+                    .map_err(|e| LocalError::Circuit(e.to_string()))
+                    .and_then(|job| {
+                        let backend = job.backend.split_once(':').map(|(_, b)| b.to_owned());
+                        let backend = backend.unwrap_or_default();
+                        self.run_local(id, &job, &backend, &held.body, "local", sink)
+                    });
+                match ran {
+                    Ok(mut out) => {
+                        if let Some(m) = out.as_object_mut() {
+                            m.insert("approval_id".into(), held.request_id.clone().into());
+                        }
+                        if let Ok(mut jobs) = self.jobs.lock() {
+                            jobs.insert(id.to_owned(), out.clone());
+                        }
+                        if let Some(g) = gate {
+                            g.finish(id, Ok(id.to_owned()));
+                        }
+                        Reply {
+                            status: 200,
+                            body: out,
+                        }
+                    }
+                    Err(e) => {
+                        admission.release(held.admitted);
+                        if let Some(g) = gate {
+                            g.finish(id, Err(e.to_string()));
+                        }
+                        error(422, "cannot_run", e.to_string())
+                    }
+                }
+            }
         }
     }
 }
@@ -316,7 +481,7 @@ mod tests {
     fn a_local_job_runs_is_recorded_and_can_be_fetched() {
         let (n, a, sink) = (Native::new(1), admission(), Sink::default());
         let body = json!({"backend": "local:statevector", "qasm": BELL, "shots": 1000, "seed": 5});
-        let r = n.submit(body.to_string().as_bytes(), &a, &sink);
+        let r = n.submit(body.to_string().as_bytes(), &a, &sink, None);
         assert_eq!(r.status, 201, "{}", r.body);
         assert_eq!(r.body["status"], "completed");
         assert_eq!(r.body["seed"], 5);
@@ -324,7 +489,7 @@ mod tests {
         assert_eq!(counts.keys().collect::<Vec<_>>(), ["00", "11"]);
         let id = r.body["id"].as_str().unwrap();
         assert_eq!(
-            n.get(id),
+            n.get(id, &a, &sink, None),
             Reply {
                 status: 200,
                 body: r.body.clone()
@@ -373,7 +538,7 @@ mod tests {
             ),
         ];
         for (body, status, code) in &cases {
-            let r = n.submit(body.to_string().as_bytes(), &a, &sink);
+            let r = n.submit(body.to_string().as_bytes(), &a, &sink, None);
             assert_eq!(
                 (r.status, r.body["error"]["code"].as_str().unwrap()),
                 (*status, *code),
@@ -393,9 +558,12 @@ mod tests {
             br#"{"backend":"local:statevector","qasm":"","shots":1,"extra":1}"#,
             br#"{"backend":"nocolon","qasm":"","shots":1}"#,
         ] {
-            assert_eq!(n.submit(bad, &a, &sink).status, 400);
+            assert_eq!(n.submit(bad, &a, &sink, None).status, 400);
         }
-        assert_eq!(n.submit(&vec![b' '; MAX_BODY + 1], &a, &sink).status, 413);
-        assert_eq!(n.get("job-nope").status, 404);
+        assert_eq!(
+            n.submit(&vec![b' '; MAX_BODY + 1], &a, &sink, None).status,
+            413
+        );
+        assert_eq!(n.get("job-nope", &a, &sink, None).status, 404);
     }
 }

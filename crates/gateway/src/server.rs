@@ -39,6 +39,8 @@ pub struct State {
     /// The IBM Qiskit Runtime-compatible API and its upstream adapter (`None`: no IBM in this
     /// session).
     pub ibm: Option<crate::ibm::IbmApi>,
+    /// Where jobs that need approval wait (`None`: they are refused).
+    pub gate: Option<crate::gate::Gate>,
 }
 
 /// A running gateway.
@@ -188,9 +190,12 @@ async fn handle(req: Request<Incoming>, state: Arc<State>) -> Response<Full<Byte
             }
             let worker = state.clone();
             let reply = tokio::task::spawn_blocking(move || {
-                worker
-                    .native
-                    .submit(&body, &worker.admission, worker.sink.as_ref())
+                worker.native.submit(
+                    &body,
+                    &worker.admission,
+                    worker.sink.as_ref(),
+                    worker.gate.as_ref(),
+                )
             })
             .await;
             match reply {
@@ -202,7 +207,21 @@ async fn handle(req: Request<Incoming>, state: Arc<State>) -> Response<Full<Byte
             if let Err(why) = state.auth.check(&token, None) {
                 return err(401, "unauthenticated", why);
             }
-            respond(state.native.get(p.trim_start_matches("/v1/jobs/")))
+            let (worker, id) = (state.clone(), p.trim_start_matches("/v1/jobs/").to_owned());
+            // A held job that is approved now runs now: on a blocking thread, like a submission.
+            let reply = tokio::task::spawn_blocking(move || {
+                worker.native.get(
+                    &id,
+                    &worker.admission,
+                    worker.sink.as_ref(),
+                    worker.gate.as_ref(),
+                )
+            })
+            .await;
+            match reply {
+                Ok(r) => respond(r),
+                Err(_) => err(500, "internal", "the job's worker failed"),
+            }
         }
         _ => {
             if let Err(why) = state.auth.check(&token, None) {

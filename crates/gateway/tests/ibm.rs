@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
+use qwarden_approvals::Decision;
 use qwarden_gateway::admission::{Admission, Usage};
 use qwarden_gateway::ibm::IbmApi;
 use qwarden_gateway::native::Native;
@@ -67,6 +68,10 @@ fn grant(max_shots: u64, jobs: u64, outcome: Outcome) -> QpuGrant {
 }
 
 fn start_with(grant: QpuGrant) -> Rig {
+    start_gated(grant, None)
+}
+
+fn start_gated(grant: QpuGrant, gate: Option<qwarden_gateway::gate::Gate>) -> Rig {
     let double = IbmDouble::start(IbmConfig::from_fixtures(&ibm_fixtures_dir()).unwrap());
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -93,6 +98,7 @@ fn start_with(grant: QpuGrant) -> Rig {
         native: Native::new(1),
         ionq: None,
         ibm: Some(IbmApi::new(upstream).unwrap()),
+        gate,
     });
     let gateway = Gateway::start(listener, state.clone()).unwrap();
     Rig {
@@ -656,4 +662,120 @@ fn malformed_and_oversized_bodies_are_refused_and_recorded() {
     rig.stop();
     assert!(rig.double.jobs().is_empty());
     assert_eq!(rig.sink.refused().len(), bodies.len());
+}
+
+#[test]
+fn a_job_that_needs_approval_is_queued_until_approved_then_runs_with_the_real_key() {
+    let lab = support::Lab::new();
+    let mut rig = start_gated(
+        grant(
+            4096,
+            10,
+            Outcome::NeedsApproval {
+                second_factor: true,
+            },
+        ),
+        Some(lab.gate(2, time::Duration::hours(1))),
+    );
+    let bearer = rig.bearer();
+    let (status, got) = rig.call("POST", &format!("{R}/jobs"), Some(&bearer), Some(&bell()));
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got["backend"], "ibm_lima");
+    let id = got["id"].as_str().unwrap().to_owned();
+    // Queued, as qiskit-ibm-runtime understands it, while the approvers decide.
+    let (status, got) = rig.call(
+        "GET",
+        &format!("{R}/jobs/{id}?exclude_params=true"),
+        Some(&bearer),
+        None,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(got["state"]["status"], "Queued", "{got}");
+    let request = lab.store.list().unwrap()[0].id.clone();
+    assert!(got["state"]["reason"].as_str().unwrap().contains(&request));
+    assert!(rig.double.jobs().is_empty(), "nothing reached IBM yet");
+    let (status, _) = rig.call(
+        "GET",
+        &format!("{R}/jobs/{id}/results"),
+        Some(&bearer),
+        None,
+    );
+    assert_eq!(status, 404);
+    lab.vote(&request, "alice", Decision::Approve, true);
+    lab.vote(&request, "bob", Decision::Approve, true);
+    // The next poll sends it; the agent keeps its id, IBM's state machine shows through.
+    let mut states = Vec::new();
+    for _ in 0..4 {
+        let (status, got) = rig.call(
+            "GET",
+            &format!("{R}/jobs/{id}?exclude_params=true"),
+            Some(&bearer),
+            None,
+        );
+        assert_eq!(status, 200, "{got}");
+        assert_eq!(got["id"], id.as_str());
+        states.push(got["state"]["status"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        states.last().map(String::as_str),
+        Some("Completed"),
+        "{states:?}"
+    );
+    let (status, got) = rig.call(
+        "GET",
+        &format!("{R}/jobs/{id}/results"),
+        Some(&bearer),
+        None,
+    );
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got["__type__"], "PrimitiveResult");
+    rig.stop();
+    let jobs = rig.double.jobs();
+    assert_eq!(jobs.len(), 1, "sent exactly once");
+    let submitted = rig.sink.submitted();
+    assert_eq!(submitted.len(), 1);
+    assert_eq!(submitted[0].job_id, jobs[0].id);
+    assert!(submitted[0].calibration_digest.is_some());
+    rig.assert_no_leaks(&[bearer]);
+    assert_eq!(lab.store.outcome(&request).unwrap().unwrap().result, "ran");
+}
+
+#[test]
+fn a_denied_job_fails_in_ibm_shape_and_never_reaches_ibm() {
+    let lab = support::Lab::new();
+    let mut rig = start_gated(
+        grant(
+            4096,
+            10,
+            Outcome::NeedsApproval {
+                second_factor: false,
+            },
+        ),
+        Some(lab.gate(1, time::Duration::hours(1))),
+    );
+    let bearer = rig.bearer();
+    let (_, got) = rig.call("POST", &format!("{R}/jobs"), Some(&bearer), Some(&bell()));
+    let id = got["id"].as_str().unwrap().to_owned();
+    let request = lab.store.list().unwrap()[0].id.clone();
+    lab.vote(&request, "bob", Decision::Deny, false);
+    let (status, got) = rig.call("GET", &format!("{R}/jobs/{id}"), Some(&bearer), None);
+    assert_eq!(status, 200);
+    assert_eq!(got["state"]["status"], "Failed", "{got}");
+    assert!(
+        got["state"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("denied by bob")
+    );
+    let (status, got) = rig.call(
+        "GET",
+        &format!("{R}/jobs/{id}/results"),
+        Some(&bearer),
+        None,
+    );
+    assert_eq!(status, 403, "{got}");
+    assert_ibm_error(&got, 403);
+    rig.stop();
+    assert!(rig.double.jobs().is_empty());
+    assert_eq!(rig.state.admission.used(), Usage::default());
 }

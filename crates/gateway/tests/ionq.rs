@@ -63,6 +63,10 @@ fn grant(max_shots: u64, jobs: u64) -> QpuGrant {
 }
 
 fn start(max_shots: u64, jobs: u64) -> Rig {
+    start_gated(grant(max_shots, jobs), None)
+}
+
+fn start_gated(grant: QpuGrant, gate: Option<qwarden_gateway::gate::Gate>) -> Rig {
     let double = IonqDouble::start(IonqConfig::default());
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -79,12 +83,13 @@ fn start(max_shots: u64, jobs: u64) -> Rig {
     )
     .unwrap();
     let state = Arc::new(State {
-        admission: Admission::new(grant(max_shots, jobs)),
+        admission: Admission::new(grant),
         auth: auth.clone(),
         sink: sink.clone(),
         native: Native::new(1),
         ionq: Some(ionq),
         ibm: None,
+        gate,
     });
     let gateway = Gateway::start(listener, state.clone()).unwrap();
     Rig {
@@ -567,5 +572,96 @@ fn malformed_and_oversized_bodies_are_refused_and_recorded() {
     rig.stop();
     assert!(rig.double.requests().iter().all(|q| q.method != "POST"));
     assert_eq!(rig.sink.0.lock().unwrap().1.len(), bodies.len() + 1);
+    assert_eq!(rig.state.admission.used(), Usage::default());
+}
+
+#[test]
+fn a_job_that_needs_approval_stays_submitted_until_approved_then_runs_with_the_real_key() {
+    let lab = support::Lab::new();
+    let mut g = grant(4096, 10);
+    for b in &mut g.backends {
+        b.outcome = Outcome::NeedsApproval {
+            second_factor: false,
+        };
+    }
+    let mut rig = start_gated(g, Some(lab.gate(1, time::Duration::hours(1))));
+    let mut job = bell();
+    job["backend"] = json!("qpu.aria-1");
+    let (status, got) = rig.call(
+        "POST",
+        "/v0.4/jobs",
+        Some(&apikey()),
+        Some(&job.to_string()),
+    );
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got["status"], "submitted");
+    let id = got["id"].as_str().unwrap().to_owned();
+    let (status, got) = rig.call("GET", &format!("/v0.4/jobs/{id}"), Some(&apikey()), None);
+    assert_eq!(
+        (status, got["status"].as_str()),
+        (200, Some("submitted")),
+        "{got}"
+    );
+    assert!(rig.double.jobs().is_empty());
+    let request = lab.store.list().unwrap()[0].id.clone();
+    lab.vote(
+        &request,
+        "alice",
+        qwarden_approvals::Decision::Approve,
+        false,
+    );
+    let mut last = Value::Null;
+    for _ in 0..5 {
+        let (status, got) = rig.call("GET", &format!("/v0.4/jobs/{id}"), Some(&apikey()), None);
+        assert_eq!(status, 200, "{got}");
+        assert_eq!(got["id"], id.as_str());
+        last = got;
+    }
+    assert_eq!(last["status"], "completed", "{last}");
+    let url = last["results"]["probabilities"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(url.contains(&id), "{url}");
+    let (status, got) = rig.call("GET", &url, Some(&apikey()), None);
+    assert_eq!(status, 200, "{got}");
+    rig.stop();
+    assert_eq!(rig.double.jobs().len(), 1);
+    let submitted = rig.sink.0.lock().unwrap().0.clone();
+    assert_eq!(submitted.len(), 1);
+    assert!(submitted[0].calibration_digest.is_some());
+    rig.assert_no_leaks();
+}
+
+#[test]
+fn a_denied_job_fails_in_ionq_shape() {
+    let lab = support::Lab::new();
+    let mut g = grant(4096, 10);
+    for b in &mut g.backends {
+        b.outcome = Outcome::NeedsApproval {
+            second_factor: false,
+        };
+    }
+    let mut rig = start_gated(g, Some(lab.gate(1, time::Duration::hours(1))));
+    let (_, got) = rig.call(
+        "POST",
+        "/v0.4/jobs",
+        Some(&apikey()),
+        Some(&bell().to_string()),
+    );
+    let id = got["id"].as_str().unwrap().to_owned();
+    let request = lab.store.list().unwrap()[0].id.clone();
+    lab.vote(&request, "bob", qwarden_approvals::Decision::Deny, false);
+    let (status, got) = rig.call("GET", &format!("/v0.4/jobs/{id}"), Some(&apikey()), None);
+    assert_eq!(status, 200);
+    assert_eq!(got["status"], "failed", "{got}");
+    assert!(
+        got["failure"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("denied by bob")
+    );
+    rig.stop();
+    assert!(rig.double.jobs().is_empty());
     assert_eq!(rig.state.admission.used(), Usage::default());
 }

@@ -70,6 +70,7 @@ fn start() -> (Gateway, u16, Arc<Sink>) {
         native: Native::new(1),
         ionq: None,
         ibm: None,
+        gate: None,
     });
     (Gateway::start(listener, state).unwrap(), port, sink)
 }

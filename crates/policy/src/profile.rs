@@ -34,6 +34,8 @@ pub struct Profile {
     pub approvers: Vec<Approver>,
     /// Approval thresholds per tier.
     pub approvals: Approvals,
+    /// How approval requests are announced and how long they wait.
+    pub approval_notices: ApprovalNotices,
     /// Egress allow and deny lists.
     pub egress: Egress,
     /// Registries staging agents may install from.
@@ -209,6 +211,31 @@ impl Approvals {
     }
 }
 
+/// The `[approvals]` settings besides thresholds: where requests are announced and how long
+/// they wait.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApprovalNotices {
+    /// A webhook URL that gets a JSON POST per request (Slack, Teams and ntfy accept it).
+    pub webhook: Option<String>,
+    /// The ntfy topic, when the webhook is an ntfy server's root URL.
+    pub webhook_topic: Option<String>,
+    /// Whether to raise a desktop notification where a session bus exists.
+    pub desktop: bool,
+    /// How long a request waits for its approvers, in minutes.
+    pub ttl_minutes: u32,
+}
+
+impl Default for ApprovalNotices {
+    fn default() -> ApprovalNotices {
+        ApprovalNotices {
+            webhook: None,
+            webhook_topic: None,
+            desktop: true,
+            ttl_minutes: 60,
+        }
+    }
+}
+
 /// How many distinct approvers must approve, and how many denials end a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -360,6 +387,10 @@ fn default_roles() -> Vec<String> {
 struct RawApprovals {
     staging: Option<Spanned<Threshold>>,
     prod: Option<Spanned<Threshold>>,
+    webhook: Option<Spanned<String>>,
+    webhook_topic: Option<String>,
+    desktop: Option<bool>,
+    ttl_minutes: Option<Spanned<u32>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -526,6 +557,32 @@ impl Profile {
             });
         }
 
+        let mut approval_notices = ApprovalNotices::default();
+        if let Some(a) = &raw.approvals {
+            if let Some(w) = &a.webhook {
+                let url = w.get_ref();
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    fail(
+                        w.span(),
+                        "approvals.webhook is not an http(s) URL".to_owned(),
+                        "give the receiver's URL, e.g. `https://hooks.slack.com/services/…` or `https://ntfy.sh/`",
+                    );
+                }
+                approval_notices.webhook = Some(url.clone());
+            }
+            approval_notices.webhook_topic = a.webhook_topic.clone();
+            approval_notices.desktop = a.desktop.unwrap_or(true);
+            if let Some(t) = &a.ttl_minutes {
+                if *t.get_ref() == 0 || *t.get_ref() > 7 * 24 * 60 {
+                    fail(
+                        t.span(),
+                        format!("approvals.ttl_minutes is {}", t.get_ref()),
+                        "give a wait of 1 minute to 7 days (10080)",
+                    );
+                }
+                approval_notices.ttl_minutes = *t.get_ref();
+            }
+        }
         let approvals = match raw.approvals {
             None => Approvals {
                 staging: DEFAULT_STAGING,
@@ -610,6 +667,7 @@ impl Profile {
                 providers,
                 approvers,
                 approvals,
+                approval_notices,
                 egress,
                 package_registries: raw.packages.registries,
                 limits,
@@ -644,6 +702,7 @@ impl Profile {
                     staging: DEFAULT_STAGING,
                     prod: DEFAULT_PROD,
                 },
+                approval_notices: ApprovalNotices::default(),
                 egress: Egress::default(),
                 package_registries: Vec::new(),
                 limits: Limits::default(),
@@ -722,6 +781,11 @@ vault = "ionq"
 [approvals]
 staging = {{ threshold = 1, deny_threshold = 1 }}
 prod = {{ threshold = 2, deny_threshold = 1 }}
+# Announce requests: a JSON POST that Slack, Teams and ntfy accept, and a desktop notification.
+# webhook = "https://ntfy.sh/"
+# webhook_topic = "qwarden-approvals"
+desktop = true
+ttl_minutes = 60
 
 [egress]
 # Hosts any agent on this workstation may be granted (a manifest asks; this caps).

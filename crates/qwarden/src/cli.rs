@@ -62,6 +62,11 @@ pub enum Command {
     /// read from standard input, never from the command line, and never printed.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// Review and answer the approval requests that gated actions wait on: approvals are SSH
+    /// signatures by the profile's approvers over the exact request, plus a TOTP code where the
+    /// tier asks for a second factor.
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
     /// Run a command as the agent, in a sandbox built from its grant, recording everything in the
     /// audit ledger. Exits with the agent's exit code.
     Run(RunArgs),
@@ -470,6 +475,86 @@ pub enum WitnessCommand {
         #[arg(long, value_name = "VKEY", required = true)]
         log: Vec<String>,
     },
+}
+
+/// `qwarden approvals …`: approval requests in STATE_DIR/approvals.
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCommand {
+    /// List approval requests and where each stands.
+    List {
+        /// Include requests that have been acted on.
+        #[arg(long)]
+        all: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a request in human terms (circuit, backend, shots, cost, who asked), or with
+    /// --message the exact text to sign: `qwarden approvals show ID --message approve >
+    /// req.txt && ssh-keygen -Y sign -n qwarden-approval -f KEY req.txt`.
+    Show {
+        /// The request's id (`apr-…`).
+        id: String,
+        /// Print the text an approver signs for this decision instead.
+        #[arg(long, value_enum, value_name = "DECISION")]
+        message: Option<DecisionArg>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a request: sign it with a key (or a public key loaded in ssh-agent), or hand in a
+    /// signature made elsewhere with `ssh-keygen -Y sign -n qwarden-approval`.
+    Approve {
+        /// The request's id.
+        id: String,
+        #[command(flatten)]
+        vote: VoteArgs,
+        /// The approver's current TOTP code, where the tier asks for a second factor.
+        #[arg(long, value_name = "CODE")]
+        totp: Option<String>,
+    },
+    /// Deny a request (one denial ends it unless the profile's deny_threshold says otherwise).
+    Deny {
+        /// The request's id.
+        id: String,
+        #[command(flatten)]
+        vote: VoteArgs,
+    },
+    /// Enrol an approver's TOTP second factor; prints the otpauth:// URI for an authenticator
+    /// app. Re-enrolling replaces the old secret.
+    Enroll {
+        /// The approver's name in the profile.
+        name: String,
+    },
+}
+
+/// How a vote is signed.
+#[derive(Debug, Args)]
+pub struct VoteArgs {
+    /// The approver's private key (or public key, to sign with ssh-agent).
+    #[arg(
+        long,
+        short = 'k',
+        value_name = "KEY",
+        required_unless_present = "signature"
+    )]
+    pub key: Option<PathBuf>,
+    /// A file holding the key's passphrase (or set QWARDEN_KEY_PASSPHRASE).
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub passphrase_file: Option<PathBuf>,
+    /// A signature made with `ssh-keygen -Y sign -n qwarden-approval` over the text
+    /// `qwarden approvals show ID --message DECISION` prints.
+    #[arg(long, value_name = "FILE", conflicts_with = "key")]
+    pub signature: Option<PathBuf>,
+}
+
+/// An approver's decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DecisionArg {
+    /// Approve.
+    Approve,
+    /// Deny.
+    Deny,
 }
 
 /// `qwarden secrets …`: the credential vault in STATE_DIR/vault.

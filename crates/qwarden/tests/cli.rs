@@ -25,6 +25,8 @@
 #[path = "cli/support.rs"]
 mod support;
 
+#[path = "cli/approvals.rs"]
+mod approvals;
 #[path = "cli/audit.rs"]
 mod audit;
 #[path = "cli/check.rs"]

@@ -6,6 +6,7 @@
 //! or patch, writes `session.end` with the summary and keeps a signed checkpoint. The agent's exit
 //! status is the session's.
 
+pub mod approvals;
 mod cgroup;
 mod devices;
 mod doctor;
@@ -73,6 +74,8 @@ pub struct Options {
     pub ionq: Option<providers::Ionq>,
     /// The granted IBM provider the gateway forwards to, if any.
     pub ibm: Option<providers::Ibm>,
+    /// The approvers and rules for jobs that need approval (`None`: such jobs are refused).
+    pub approvals: Option<approvals::Approvals>,
 }
 
 /// Why a session could not run.
@@ -248,10 +251,13 @@ fn spec_for(
         credential_stores: opts.credential_stores.clone(),
         protected: grant.filesystem.protected.clone(),
         system_paths: opts.system_paths.clone(),
+        // Devices the tier gates are added only once approved (see `approvals::devices`).
         devices: grant
             .devices
             .iter()
-            .filter(|d| d.outcome.is_granted())
+            .filter(|d| {
+                d.outcome.is_granted() && !matches!(d.outcome, Outcome::NeedsApproval { .. })
+            })
             .flat_map(|d| devices::nodes(&d.device))
             .collect(),
         home: opts.home.clone(),
@@ -307,6 +313,10 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
     let (write, direct, reviews) = write_scopes(grant, &run_dir, true)?;
     let before = Snapshot::take(&direct).map_err(|e| SessionError::Scopes(e.to_string()))?;
     let mut spec = spec_for(grant, opts, &session, &run_dir, write, isolation);
+    let device_approvals =
+        approvals::devices(grant, &session, &opts.state_dir, opts.approvals.as_ref());
+    spec.devices
+        .extend(device_approvals.approved.iter().flat_map(devices::nodes));
     let (cgroups, cgroup_warnings) =
         cgroup::Cgroups::create(&session, spec.limits.memory_bytes, spec.limits.processes);
     let cgroup_procs = cgroups.procs();
@@ -503,15 +513,33 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
     let (tx, rx) = mpsc::sync_channel::<events::Item>(16 * 1024);
     let _ = tx.send(events::Item::Event(Box::new(start)));
     let _ = tx.send(events::Item::Event(Box::new(env_event)));
-    for e in mint_events {
+    for e in mint_events.into_iter().chain(device_approvals.events) {
         let _ = tx.send(events::Item::Gateway(Box::new(e)));
     }
     handles.attach(tx.clone());
     let job_sink = std::sync::Arc::new(jobs::LedgerJobs::new(tx.clone()));
+    let gate_sink = std::sync::Arc::new(approvals::LedgerGate::new(events::Queue::new(tx.clone())));
     let sink = std::sync::Arc::new(net::LedgerSink::new(tx.clone()));
     let (endpoints, from_init_gateway) = split_gateway(endpoints);
+    let mut gateway_state = None;
     let gateway = match from_init_gateway.or(host_gateway) {
         Some(listener) => {
+            // Jobs the tier says need approval wait at the gate; without approvers configured
+            // there is no gate and they are refused, saying why.
+            let gate = match &opts.approvals {
+                Some(a) => {
+                    match approvals::gate(grant, &session, &opts.state_dir, a, gate_sink.clone()) {
+                        Ok(g) => Some(g),
+                        Err(e) => {
+                            gateway_warnings.push(format!(
+                                "jobs that need approval are refused in this session: {e}"
+                            ));
+                            None
+                        }
+                    }
+                }
+                None => None,
+            };
             let state = std::sync::Arc::new(qwarden_gateway::server::State {
                 admission: qwarden_gateway::admission::Admission::new(grant.qpu.clone()),
                 auth: handles.clone(),
@@ -520,7 +548,9 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
                     .with_calibrations(calibrations.clone()),
                 ionq: ionq.take().map(|(_, upstream)| upstream),
                 ibm: ibm.take().map(|(_, _, api)| api),
+                gate,
             });
+            gateway_state = Some(state.clone());
             match qwarden_gateway::server::Gateway::start(listener, state) {
                 Ok(g) => Some(g),
                 Err(e) => {
@@ -590,6 +620,7 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
     let mut status = None;
     let mut warnings = cgroup_warnings;
     warnings.append(&mut gateway_warnings);
+    warnings.extend(device_approvals.warnings);
     for scope in grant.filesystem.read.iter().chain(&grant.filesystem.write) {
         if !scope.path.exists() {
             warnings.push(format!(
@@ -619,9 +650,15 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
     if let Some(g) = gateway {
         g.stop();
     }
+    // Requests still waiting end with the session.
+    if let Some(gate) = gateway_state.as_ref().and_then(|s| s.gate.as_ref()) {
+        gate.close();
+    }
+    drop(gateway_state);
     drop(renewer);
     handles.revoke();
     job_sink.close();
+    gate_sink.close();
     if let Ok(Some(e)) = observer.join() {
         warnings.push(format!("observation failed, the agent was stopped: {e}"));
     }

@@ -33,9 +33,13 @@ use qwarden_vault::Secret;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
+pub use pubs::sampler_shots;
 pub use token::TOKEN_LIFETIME_SECS;
 
-use crate::admission::JobRequest;
+use qwarden_approvals::JobAction;
+
+use crate::admission::{JobRequest, Refusal};
+use crate::gate::Check;
 use crate::ionq::{canonical_json, safe_query, safe_segment};
 use crate::record::{Refused, Submitted};
 use crate::server::State;
@@ -266,6 +270,17 @@ pub async fn handle(req: Request<Incoming>, state: Arc<State>) -> Response<Full<
             Ok(a) => relay(a, "listing jobs"),
             Err(e) => upstream_err(e),
         },
+        (&Method::GET, ["jobs", id, rest @ ..])
+        | (&Method::DELETE, ["jobs", id, rest @ ..])
+        | (&Method::POST, ["jobs", id, rest @ ..])
+            if state.gate.as_ref().is_some_and(|g| g.holds(id)) && rest.len() <= 1 =>
+        {
+            let gate = state.gate.as_ref().map(|g| g as &crate::gate::Gate);
+            match gate {
+                Some(g) => held(&state, api, g, &method, id, rest, query.as_deref()).await,
+                None => not_found(),
+            }
+        }
         (&Method::GET, ["jobs", id])
         | (&Method::DELETE, ["jobs", id])
         | (&Method::GET, ["jobs", id, "results"])
@@ -483,30 +498,13 @@ async fn submit(state: &State, api: &IbmApi, body: &[u8]) -> Response<Full<Bytes
             return err(400, reason);
         }
     };
+    let pubs_count = circuits.len();
     let request = JobRequest {
         provider: api.provider().to_owned(),
         backend: backend.clone(),
         circuits,
     };
-    let admitted = match state.admission.admit(&request) {
-        Ok(a) => a,
-        Err(e) => {
-            let reason = format!("denied: {e}");
-            refused(state, api, &backend, &reason);
-            return err(403, reason);
-        }
-    };
-    let fail = |e: UpstreamError| {
-        state.admission.release(admitted);
-        refused(state, api, &backend, &e.message);
-        upstream_err(e)
-    };
-    let up = &api.upstream;
-    let calibration_digest = match up.capture_calibration(&backend).await {
-        Ok(d) => d,
-        Err(e) => return fail(e),
-    };
-    let circuits: Vec<Value> = job
+    let pub_circuits: Vec<Value> = job
         .get("params")
         .and_then(|p| p.get("pubs"))
         .and_then(Value::as_array)
@@ -514,27 +512,190 @@ async fn submit(state: &State, api: &IbmApi, body: &[u8]) -> Response<Full<Bytes
         .flatten()
         .map(|p| p.get(0).cloned().unwrap_or(Value::Null))
         .collect();
-    let circuit_digest = sha256(&canonical_json(&Value::Array(circuits)));
-    let Ok(forwarded) = serde_json::to_vec(&Value::Object(job)) else {
-        return fail(UpstreamError {
-            status: 500,
-            message: "cannot re-serialize the job".into(),
-        });
+    let cost = job.get("cost").map(|c| format!("{c} s"));
+    let job = Job {
+        backend: backend.clone(),
+        circuit_digest: sha256(&canonical_json(&Value::Array(pub_circuits))),
+        request_digest: sha256(body),
+        forwarded: match serde_json::to_vec(&Value::Object(job)) {
+            Ok(f) => f,
+            Err(_) => return err(500, "cannot re-serialize the job"),
+        },
     };
-    match up.submit(forwarded).await {
-        Ok((job_id, answer)) => {
-            state.sink.submitted(Submitted {
+    let admitted = match (state.admission.admit(&request), &state.gate) {
+        (Ok(a), _) => a,
+        (Err(Refusal::NeedsApproval { second_factor, .. }), Some(gate)) => {
+            let admitted = match state.admission.admit_for_approval(&request) {
+                Ok(a) => a,
+                Err(e) => {
+                    let reason = format!("denied: {e}");
+                    refused(state, api, &backend, &reason);
+                    return err(403, reason);
+                }
+            };
+            let action = JobAction {
                 provider: api.provider().to_owned(),
-                backend,
+                backend: backend.clone(),
+                circuit_digest: job.circuit_digest.clone(),
                 shots: admitted.shots,
-                circuit_digest,
-                job_id,
-                calibration_digest,
-                request_digest: sha256(body),
-            });
-            respond(answer.status, answer.body)
+                cost_estimate: cost,
+                request_digest: sha256(&job.forwarded),
+                summary: format!("{pubs_count} PUB(s) of QPY circuits for SamplerV2"),
+            };
+            let id = held_job_id();
+            return match gate.hold(&id, action, admitted, job.forwarded, second_factor) {
+                Ok(_) => respond(
+                    200,
+                    Bytes::from(json!({"id": id, "backend": backend}).to_string()),
+                ),
+                Err(why) => {
+                    state.admission.release(admitted);
+                    refused(state, api, &backend, &why);
+                    err(500, why)
+                }
+            };
         }
-        Err(e) => fail(e),
+        (Err(e), _) => {
+            let reason = format!("denied: {e}");
+            refused(state, api, &backend, &reason);
+            return err(403, reason);
+        }
+    };
+    match send(state, api, &job, admitted).await {
+        Ok((_, answer)) => respond(answer.status, answer.body),
+        Err(e) => upstream_err(e),
+    }
+}
+
+/// A job as it goes to IBM.
+struct Job {
+    backend: String,
+    circuit_digest: String,
+    request_digest: String,
+    forwarded: Vec<u8>,
+}
+
+/// Captures the calibration, submits `job` and records it; on failure gives the budget back
+/// and records the refusal.
+async fn send(
+    state: &State,
+    api: &IbmApi,
+    job: &Job,
+    admitted: crate::admission::Admitted,
+) -> Result<(String, Answer), UpstreamError> {
+    let fail = |e: UpstreamError| {
+        state.admission.release(admitted);
+        refused(state, api, &job.backend, &e.message);
+        e
+    };
+    let up = &api.upstream;
+    let calibration_digest = up.capture_calibration(&job.backend).await.map_err(fail)?;
+    let (job_id, answer) = up.submit(job.forwarded.clone()).await.map_err(fail)?;
+    state.sink.submitted(Submitted {
+        provider: api.provider().to_owned(),
+        backend: job.backend.clone(),
+        shots: admitted.shots,
+        circuit_digest: job.circuit_digest.clone(),
+        job_id: job_id.clone(),
+        calibration_digest,
+        request_digest: job.request_digest.clone(),
+    });
+    Ok((job_id, answer))
+}
+
+/// An id for a held job in IBM's style (20 lower-case letters and digits).
+fn held_job_id() -> String {
+    format!("qw{:018x}", crate::local::random_seed() >> 8)
+}
+
+/// A held job's answers: what the agent sees of `id` while it waits, once it was sent (IBM's
+/// answer, under the id the agent knows), or when it will not run.
+async fn held(
+    state: &State,
+    api: &IbmApi,
+    gate: &crate::gate::Gate,
+    method: &Method,
+    id: &str,
+    rest: &[&str],
+    query: Option<&str>,
+) -> Response<Full<Bytes>> {
+    let Some(check) = gate.check(id) else {
+        return err(404, format!("Job not found: {id}"));
+    };
+    let real = match check {
+        Check::Waiting { request_id, .. } => {
+            return match rest {
+                [] if method == Method::GET => respond(
+                    200,
+                    Bytes::from(
+                        json!({
+                            "id": id,
+                            "state": {"status": "Queued", "reason": format!("waiting for approval request {request_id}")},
+                            "status": "Queued",
+                            "program": {"id": "sampler"},
+                        })
+                        .to_string(),
+                    ),
+                ),
+                _ => err(404, format!("Results of job {id} are not available yet: it waits for approval request {request_id}")),
+            };
+        }
+        Check::Refused { reason, release } => {
+            if let Some(a) = release {
+                state.admission.release(a);
+            }
+            return match rest {
+                [] if method == Method::GET => respond(
+                    200,
+                    Bytes::from(
+                        json!({
+                            "id": id,
+                            "state": {"status": "Failed", "reason": reason, "reason_code": 1200},
+                            "status": "Failed",
+                            "program": {"id": "sampler"},
+                        })
+                        .to_string(),
+                    ),
+                ),
+                _ => err(403, reason),
+            };
+        }
+        Check::Release(h) => {
+            let job = Job {
+                backend: h.action.backend.clone(),
+                circuit_digest: h.action.circuit_digest.clone(),
+                request_digest: h.action.request_digest.clone(),
+                forwarded: h.body.clone(),
+            };
+            match send(state, api, &job, h.admitted).await {
+                Ok((real, _)) => {
+                    gate.finish(id, Ok(real.clone()));
+                    real
+                }
+                Err(e) => {
+                    gate.finish(id, Err(e.message.clone()));
+                    return upstream_err(e);
+                }
+            }
+        }
+        Check::Sent(real) => real,
+    };
+    let mut target = format!("/jobs/{real}");
+    for r in rest {
+        target.push('/');
+        target.push_str(r);
+    }
+    if let Some(q) = query {
+        target = format!("{target}?{q}");
+    }
+    match api.upstream.call(method.clone(), &target, None).await {
+        // The agent knows the job by the held id: IBM's id is swapped back in the answer.
+        Ok(a) if (200..300).contains(&a.status) => {
+            let body = String::from_utf8_lossy(&a.body).replace(&real, id);
+            respond(a.status, Bytes::from(body))
+        }
+        Ok(a) => relay(a, "reading the job"),
+        Err(e) => upstream_err(e),
     }
 }
 

@@ -14,9 +14,15 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::sync::Mutex;
 
+use qwarden_approvals::store::Store;
+use qwarden_approvals::tally::{self, Vote};
+use qwarden_approvals::{ApprovalRequest, Decision, Subject};
+use qwarden_gateway::gate::{Gate, GateConfig, GateSink};
 use qwarden_gateway::record::{JobSink, Refused, Submitted};
 use qwarden_gateway::server::Authenticator;
 use qwarden_gateway::upstream::ionq::{CalibrationStore, KeySource};
+use qwarden_policy::profile::Approver;
+use qwarden_policy::signature::{self, SigningKey};
 use qwarden_vault::Secret;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
@@ -142,4 +148,138 @@ pub fn exchange(
     let text = out.split_once("\r\n\r\n").unwrap().1;
     let json = serde_json::from_str(text).unwrap_or(Value::Null);
     (out, status, json)
+}
+
+/// What the gate reported, one line per event.
+#[derive(Default)]
+pub struct GateLedger(pub Mutex<Vec<String>>);
+
+impl GateSink for GateLedger {
+    fn requested(&self, request: &ApprovalRequest, notified: &[String]) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("requested {} {notified:?}", request.id));
+    }
+    fn ended(&self, request: &ApprovalRequest, result: &str, detail: &str) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("ended {} {result} {detail}", request.id));
+    }
+}
+
+/// Approvers alice and bob with real ed25519 keys, and an approvals store, in a temporary
+/// directory.
+pub struct Lab {
+    pub dir: tempfile::TempDir,
+    pub store: Store,
+    pub approvers: Vec<Approver>,
+    pub keys: Vec<(String, std::path::PathBuf)>,
+    pub ledger: std::sync::Arc<GateLedger>,
+}
+
+impl Lab {
+    pub fn new() -> Lab {
+        let dir = tempfile::tempdir().unwrap();
+        let mut keys = Vec::new();
+        let mut approvers = Vec::new();
+        for name in ["alice", "bob"] {
+            let key = dir.path().join(name);
+            assert!(
+                std::process::Command::new("ssh-keygen")
+                    .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+                    .arg(&key)
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+            let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+            approvers.push(Approver {
+                name: name.into(),
+                key: public.trim().to_owned(),
+                roles: vec!["approver".into()],
+            });
+            keys.push((name.to_owned(), key));
+        }
+        let store = Store::open(dir.path().join("approvals")).unwrap();
+        Lab {
+            dir,
+            store,
+            approvers,
+            keys,
+            ledger: std::sync::Arc::new(GateLedger::default()),
+        }
+    }
+
+    /// A gate needing `threshold` approvals, requests open for `ttl`.
+    pub fn gate(&self, threshold: u32, ttl: time::Duration) -> Gate {
+        self.gate_notifying(threshold, ttl, None)
+    }
+
+    /// The same, announcing requests to `webhook`.
+    pub fn gate_notifying(
+        &self,
+        threshold: u32,
+        ttl: time::Duration,
+        webhook: Option<qwarden_approvals::notify::WebhookConfig>,
+    ) -> Gate {
+        Gate::new(
+            GateConfig {
+                store: self.store.clone(),
+                approvers: self.approvers.clone(),
+                threshold,
+                deny_threshold: 1,
+                subject: Subject {
+                    session: "s1".into(),
+                    agent: "circuit-helper".into(),
+                    manifest_digest: format!("sha256:{}", "c".repeat(64)),
+                    tier: "prod".into(),
+                },
+                requested_by: "circuit-helper".into(),
+                excluded_keys: vec![],
+                ttl,
+                webhook,
+                desktop: false,
+            },
+            self.ledger.clone(),
+        )
+    }
+
+    /// `name` votes as `qwarden approvals approve|deny` does: verified, TOTP checked, stored.
+    pub fn vote(&self, request_id: &str, name: &str, decision: Decision, totp: bool) {
+        let request = self.store.get(request_id).unwrap();
+        let key = &self.keys.iter().find(|(n, _)| n == name).unwrap().1;
+        let armored = signature::sign(
+            request.message(decision).unwrap().as_bytes(),
+            "qwarden-approval",
+            &SigningKey::File {
+                path: key.clone(),
+                passphrase: None,
+            },
+        )
+        .unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        let signed = tally::verify(&request, &self.approvers, decision, &armored, now).unwrap();
+        let step = totp.then(|| {
+            let secret = self.store.enroll(name).unwrap();
+            let unix = now.unix_timestamp() as u64;
+            self.store
+                .check_totp(name, &secret.code_at(unix), unix)
+                .unwrap()
+        });
+        self.store
+            .cast(
+                request_id,
+                &Vote {
+                    approver: signed.approver,
+                    fingerprint: signed.fingerprint,
+                    decision,
+                    signature: armored,
+                    second_factor_step: step,
+                    at: now,
+                },
+            )
+            .unwrap();
+    }
 }

@@ -50,13 +50,36 @@ fn read_manifest(path: &Path) -> Result<(Vec<u8>, Manifest), Failure> {
 fn sign(key: &Path, passphrase_file: Option<&Path>, manifest_path: &Path) -> Result<Code, Failure> {
     // Refuse to sign what no workstation would accept.
     let (bytes, manifest) = read_manifest(manifest_path)?;
+    let signing_key = signing_key(key, passphrase_file)?;
+    let armored = signature::sign(&bytes, signature::MANIFEST_NAMESPACE, &signing_key)
+        .map_err(Failure::invalid)?;
+    let sig_path = signature_path(manifest_path);
+    write_replacing(&sig_path, armored.as_bytes())?;
+    writeln!(
+        std::io::stdout().lock(),
+        "signed `{}` ({} {}) for publisher `{}` → {}",
+        manifest_path.display(),
+        manifest.agent.name,
+        manifest.agent.version,
+        manifest.agent.publisher,
+        sig_path.display()
+    )?;
+    Ok(Code::Ok)
+}
+
+/// The key to sign with: a private key file (its passphrase from `passphrase_file` or
+/// QWARDEN_KEY_PASSPHRASE), or a public key whose private half ssh-agent holds.
+pub(crate) fn signing_key(
+    key: &Path,
+    passphrase_file: Option<&Path>,
+) -> Result<SigningKey, Failure> {
     let key_text = std::fs::read_to_string(key).map_err(|e| {
         Failure::invalid(anyhow!("cannot read key `{}`: {e}\n  hint: pass an OpenSSH private key, or a public key loaded in ssh-agent", key.display()))
     })?;
     let is_public = key_text.trim_start().starts_with("ssh-")
         || key_text.trim_start().starts_with("ecdsa-")
         || key_text.trim_start().starts_with("sk-");
-    let signing_key = if is_public {
+    Ok(if is_public {
         let socket = std::env::var_os("SSH_AUTH_SOCK").map(PathBuf::from).ok_or_else(|| {
             Failure::invalid(anyhow!(
                 "`{}` is a public key, and SSH_AUTH_SOCK is not set\n  hint: start ssh-agent and `ssh-add` the private key, or pass the private key file",
@@ -88,21 +111,7 @@ fn sign(key: &Path, passphrase_file: Option<&Path>, manifest_path: &Path) -> Res
             path: key.to_path_buf(),
             passphrase,
         }
-    };
-    let armored = signature::sign(&bytes, signature::MANIFEST_NAMESPACE, &signing_key)
-        .map_err(Failure::invalid)?;
-    let sig_path = signature_path(manifest_path);
-    write_replacing(&sig_path, armored.as_bytes())?;
-    writeln!(
-        std::io::stdout().lock(),
-        "signed `{}` ({} {}) for publisher `{}` → {}",
-        manifest_path.display(),
-        manifest.agent.name,
-        manifest.agent.version,
-        manifest.agent.publisher,
-        sig_path.display()
-    )?;
-    Ok(Code::Ok)
+    })
 }
 
 /// Replaces `path` atomically: a reader sees the old signature or the new one, never half of one.

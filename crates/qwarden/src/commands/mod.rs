@@ -1,5 +1,6 @@
 //! One module per command group; each returns the exit code or a [`Failure`].
 
+mod approvals;
 pub mod audit;
 mod doctor;
 mod init;
@@ -50,6 +51,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
                 Command::Audit(cmd) => audit::run(&dirs, cmd),
                 Command::Witness(cmd) => witness::run(cmd),
                 Command::Secrets(cmd) => secrets::run(&dirs, cmd),
+                Command::Approvals(cmd) => approvals::run(&dirs, cmd),
                 Command::Run(args) => return run::run(&dirs, &args),
                 Command::Doctor { json } => doctor::run(json),
                 Command::Submit(args) => submit::run(&dirs, &args),

@@ -70,6 +70,9 @@ pub fn run(dirs: &Dirs, args: &RunArgs) -> Result<u8, Failure> {
         witnesses: super::audit::witness_configs(profile)?,
         ionq,
         ibm,
+        // With approvers in the profile, jobs that need approval wait for them; without, they are
+        // refused (nobody could approve them).
+        approvals: (!profile.approvers.is_empty()).then(|| providers_approvals(profile)),
     };
     if args.dry_run {
         let plan = qwarden_session::plan(&grant, &opts).map_err(session_failure)?;
@@ -283,6 +286,15 @@ fn upstreams(
         None => None,
     };
     Ok((ionq, ibm))
+}
+
+/// The profile's approvers, this tier's threshold and how requests are announced.
+fn providers_approvals(profile: &qwarden_policy::Profile) -> qwarden_session::approvals::Approvals {
+    qwarden_session::approvals::Approvals {
+        approvers: profile.approvers.clone(),
+        threshold: profile.approvals.for_tier(profile.tier),
+        notices: profile.approval_notices.clone(),
+    }
 }
 
 /// A provider's key, read from the vault when the gateway needs it.

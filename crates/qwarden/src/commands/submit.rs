@@ -174,7 +174,7 @@ pub fn run(dirs: &Dirs, args: &SubmitArgs) -> Result<Code, Failure> {
         qwarden_session::CasCalibrations::new(dirs.state.join("cas")),
     ));
     let sink = Collected::default();
-    let ran = native.run(&body, &Admission::new(human_grant()), &sink);
+    let ran = native.run(&body, &Admission::new(human_grant()), &sink, None);
     record(dirs, sink);
     let calibration_path = || {
         args.calibration

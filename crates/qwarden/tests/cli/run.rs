@@ -20,7 +20,7 @@ pub enum As {
 
 const NOBODY: u32 = 65534;
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     // SAFETY-free: the uid of this process, read from /proc.
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -75,7 +75,7 @@ pub fn setup(env: &Env, tier: &str, body: &str) {
 pub const AGENT: &str = "[filesystem]\nread = [\".\"]\nwrite = [\"src\"]\n\n[runtime]\nspawn_processes = true\n\n[limits]\nmemory_mb = 512\nprocesses = 64\n";
 
 /// Hands the whole environment to the unprivileged uid (the tests create it as root).
-fn give_away(env: &Env) {
+pub fn give_away(env: &Env) {
     let base = env.home.parent().unwrap();
     let status = std::process::Command::new("chown")
         .args(["-R", &format!("{NOBODY}:{NOBODY}")])
