@@ -136,9 +136,7 @@ pub fn gate(
                 tier: grant.tier.to_string(),
             },
             requested_by: grant.agent.name.clone(),
-            // The key that signed the agent's manifest speaks for the requester: it may not
-            // approve the agent's own requests.
-            excluded_keys: vec![grant.signer.fingerprint.clone()],
+            excluded_keys: excluded_keys(grant),
             ttl: time::Duration::minutes(i64::from(approvals.notices.ttl_minutes.max(1))),
             webhook,
             desktop: approvals.notices.desktop,
@@ -274,7 +272,7 @@ pub fn devices(
                         deny_threshold: approvals.threshold.deny_threshold.max(1),
                         second_factor,
                     },
-                    vec![grant.signer.fingerprint.clone()],
+                    excluded_keys(grant),
                     now,
                     time::Duration::minutes(i64::from(approvals.notices.ttl_minutes.max(1))),
                 )
@@ -315,4 +313,63 @@ pub fn devices(
         ));
     }
     out
+}
+
+/// Keys that may not approve this agent's requests: the one that signed its manifest (it speaks
+/// for the requester) and every SSH key the agent can read in its scopes (it could sign with
+/// them). Found by name (`*.pub`, `id_*`, `authorized_keys`, `*.pem`, `*.key`) in a bounded walk
+/// of the read scopes; credential stores such as `~/.ssh` are hidden from sessions anyway.
+pub fn excluded_keys(grant: &Grant) -> Vec<String> {
+    const MAX_ENTRIES: usize = 20_000;
+    const MAX_DEPTH: usize = 8;
+    const MAX_KEY_FILE: u64 = 64 * 1024;
+    let mut keys = vec![grant.signer.fingerprint.clone()];
+    let mut seen = 0usize;
+    let mut stack: Vec<(std::path::PathBuf, usize)> = grant
+        .filesystem
+        .read
+        .iter()
+        .map(|r| (r.path.clone(), 0))
+        .collect();
+    while let Some((dir, depth)) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.filter_map(Result::ok) {
+            seen += 1;
+            if seen > MAX_ENTRIES {
+                return dedup(keys);
+            }
+            let Ok(kind) = e.file_type() else { continue };
+            let path = e.path();
+            if kind.is_dir() {
+                if depth < MAX_DEPTH {
+                    stack.push((path, depth + 1));
+                }
+                continue;
+            }
+            if !kind.is_file() {
+                continue;
+            }
+            let name = e.file_name().to_string_lossy().into_owned();
+            let candidate = name.ends_with(".pub")
+                || name.starts_with("id_")
+                || name == "authorized_keys"
+                || name.ends_with(".pem")
+                || name.ends_with(".key");
+            if !candidate || e.metadata().map_or(true, |m| m.len() > MAX_KEY_FILE) {
+                continue;
+            }
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                keys.extend(qwarden_policy::signature::key_fingerprints(&text));
+            }
+        }
+    }
+    dedup(keys)
+}
+
+fn dedup(mut keys: Vec<String>) -> Vec<String> {
+    keys.sort();
+    keys.dedup();
+    keys
 }

@@ -307,6 +307,33 @@ pub enum SignatureError {
     },
 }
 
+/// The SHA-256 fingerprints (`SHA256:…`, as `ssh-keygen -l` prints them) of the OpenSSH keys in
+/// `text`: every public key line (a `.pub` file, `authorized_keys`, with or without options in
+/// front) and the public half of an OpenSSH private key, which is readable even when the private
+/// key is encrypted. Anything else is ignored.
+pub fn key_fingerprints(text: &str) -> Vec<String> {
+    if text.contains("-----BEGIN OPENSSH PRIVATE KEY-----") {
+        return PrivateKey::from_openssh(text.trim())
+            .map(|k| vec![allowed_signers::fingerprint(k.public_key().key_data())])
+            .unwrap_or_default();
+    }
+    let mut out = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let parsed = PublicKey::from_openssh(line).or_else(|e| {
+            // authorized_keys options come before the key.
+            line.split_once(' ')
+                .map_or(Err(e), |(_, rest)| PublicKey::from_openssh(rest.trim()))
+        });
+        if let Ok(k) = parsed {
+            out.push(allowed_signers::fingerprint(k.key_data()));
+        }
+    }
+    out
+}
+
 /// Verifies an armored SSHSIG (`-----BEGIN SSH SIGNATURE-----`) over `message` for `principal`
 /// in `namespace` at time `now`.
 ///

@@ -492,3 +492,55 @@ sessiontest!(
         assert_eq!(decisions[2].0, "needs-approval");
     }
 );
+
+sessiontest!(
+    a_key_the_agent_can_read_cannot_approve_its_requests,
+    |env, who| {
+        let publisher = env.signed_manifest(
+            "agent.toml",
+            "[filesystem]\nread = [\".\"]\n\n[runtime]\ndevices = [\"gpu:0\"]\n",
+        );
+        env.qwarden(["init", "--tier", "prod"]).run().success();
+        setup_prod(env);
+        let (alice, bob) = (env.keygen("ed25519", "alice"), env.keygen("ed25519", "bob"));
+        add_approvers(
+            env,
+            &[("alice", &alice), ("bob", &bob), ("carol", &publisher)],
+        );
+        // Alice left her key pair in the project the agent reads.
+        std::fs::create_dir_all(env.project.join("deploy")).unwrap();
+        std::fs::copy(&alice.private, env.project.join("deploy/id_ed25519")).unwrap();
+        let out = run(env, who, &["--", "true"]).run();
+        out.success();
+        let listed = qw(env, who, &["approvals", "list", "--json"]).run();
+        let id = listed.json()[0]["id"].as_str().unwrap().to_owned();
+        qw(
+            env,
+            who,
+            &[
+                "approvals",
+                "approve",
+                &id,
+                "--key",
+                alice.private.to_str().unwrap(),
+            ],
+        )
+        .run()
+        .code(4)
+        .stderr_has("readable from the requester's sandbox");
+        qw(
+            env,
+            who,
+            &[
+                "approvals",
+                "approve",
+                &id,
+                "--key",
+                bob.private.to_str().unwrap(),
+            ],
+        )
+        .run()
+        .success()
+        .stdout_has("pending: 1 of 2");
+    }
+);

@@ -339,3 +339,182 @@ sessiontest!(
         }
     }
 );
+
+/// Submits an IBM sampler job (through the gateway's IAM) and an IonQ job, prints `held` lines,
+/// waits on the FIFO `go` until they are approved, then polls each to its end (every poll
+/// moves the doubles' jobs one state on) and prints `final` lines.
+const HELD_CLIENT: &str = r#"
+import json, os, sys, urllib.parse, urllib.request, urllib.error
+def call(method, url, body=None, headers=None, form=False):
+    data = None
+    if body is not None:
+        data = urllib.parse.urlencode(body).encode() if form else json.dumps(body).encode()
+    req = urllib.request.Request(url, method=method, data=data, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, json.loads(r.read().decode() or "null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read().decode() or "null")
+_, token = call("POST", os.environ["IAM_URL"] + "/identity/token",
+    {"grant_type": "urn:ibm:params:oauth:grant-type:apikey", "apikey": os.environ["QISKIT_IBM_TOKEN"]},
+    {"Content-Type": "application/x-www-form-urlencoded"}, form=True)
+rt = os.environ["QISKIT_IBM_URL"]
+ibm = {"Authorization": "Bearer " + token["access_token"], "Service-CRN": os.environ["QISKIT_IBM_INSTANCE"],
+       "Content-Type": "application/json"}
+status, job = call("POST", rt + "/jobs", json.load(open(sys.argv[1])), ibm)
+print("held ibm", status, job["id"], flush=True)
+ibm_id = job["id"]
+ionq_url = os.environ["IONQ_API_URL"]
+ionq = {"Authorization": "apiKey " + os.environ["IONQ_API_KEY"], "Content-Type": "application/json"}
+job = {"type": "ionq.circuit.v1", "backend": "qpu.aria-1", "shots": 100,
+       "input": {"gateset": "qis", "qubits": 2, "circuit": [{"gate": "h", "targets": [0]},
+                 {"gate": "x", "targets": [1], "controls": [0]}]}}
+status, job = call("POST", ionq_url + "/jobs", job, ionq)
+print("held ionq", status, job["id"], job["status"], flush=True)
+ionq_id = job["id"]
+open("go").read()
+for _ in range(10):
+    _, job = call("GET", rt + "/jobs/" + ibm_id, headers=ibm)
+    if job["state"]["status"] in ("Completed", "Failed", "Cancelled"):
+        break
+status, result = call("GET", rt + "/jobs/" + ibm_id + "/results", headers=ibm)
+print("final ibm", job["id"], job["state"]["status"], status, result["__type__"], flush=True)
+for _ in range(10):
+    _, job = call("GET", ionq_url + "/jobs/" + ionq_id, headers=ionq)
+    if job["status"] in ("completed", "failed", "canceled"):
+        break
+print("final ionq", job["id"], job["status"], flush=True)
+"#;
+
+sessiontest!(
+    approved_jobs_reach_the_providers_with_the_real_keys_and_their_calibration,
+    |env, who| {
+        let ibm = qwarden_provider_doubles::IbmDouble::start(
+            qwarden_provider_doubles::IbmConfig::from_fixtures(
+                &qwarden_provider_doubles::ibm_fixtures_dir(),
+            )
+            .unwrap(),
+        );
+        let ionq = qwarden_provider_doubles::IonqDouble::start(Default::default());
+        setup(env, "staging", AGENT);
+        point_profile_at(env, &ibm, &ionq.base_url());
+        let alice = env.keygen("ed25519", "alice");
+        let profile = env.config.join("profile.toml");
+        let mut text = std::fs::read_to_string(&profile).unwrap();
+        text = text.replace("desktop = true", "desktop = false");
+        text.push_str(&format!(
+            "\n[[approvers]]\nname = \"alice\"\nkey = \"{}\"\nroles = [\"approver\"]\n",
+            alice.public_key()
+        ));
+        std::fs::write(&profile, text).unwrap();
+        env.qwarden(["secrets", "init"]).run().success();
+        add_secret(env, "ibm", ibm.api_key());
+        add_secret(env, "ionq", ionq.api_key());
+        std::fs::write(env.project.join("client.py"), HELD_CLIENT).unwrap();
+        std::fs::write(env.project.join("ibm_job.json"), ibm_bell().to_string()).unwrap();
+        let fifo = env.project.join("go");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let session = run(env, who, &["--", "python3", "client.py", "ibm_job.json"])
+            .spawn(&env.scratch("stderr"));
+        let held_ibm = session.line();
+        assert!(held_ibm.starts_with("held ibm 200 "), "{held_ibm}");
+        let held_ionq = session.line();
+        assert!(
+            held_ionq.starts_with("held ionq 200 ") && held_ionq.ends_with(" submitted"),
+            "{held_ionq}"
+        );
+        assert!(
+            ibm.jobs().is_empty() && ionq.jobs().is_empty(),
+            "nothing before approval"
+        );
+        // Staging: one approval each.
+        let as_user = |args: &[&str]| {
+            if who == As::Unprivileged && crate::run::is_root() {
+                env.as_uid(65534, args)
+            } else {
+                env.qwarden(args)
+            }
+        };
+        let listed = as_user(&["approvals", "list", "--json"]).run();
+        listed.success();
+        let ids: Vec<String> = listed
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(ids.len(), 2);
+        for id in &ids {
+            as_user(&[
+                "approvals",
+                "approve",
+                id,
+                "--key",
+                alice.private.to_str().unwrap(),
+            ])
+            .run()
+            .success()
+            .stdout_has("it is now approved");
+        }
+        std::fs::write(&fifo, "go").unwrap();
+        let final_ibm = session.line();
+        let ibm_id = held_ibm.rsplit(' ').next().unwrap();
+        assert_eq!(
+            final_ibm,
+            format!("final ibm {ibm_id} Completed 200 PrimitiveResult")
+        );
+        let final_ionq = session.line();
+        assert!(final_ionq.ends_with(" completed"), "{final_ionq}");
+        let mut session = session;
+        assert!(session.wait_for_eof());
+        let stderr = std::fs::read_to_string(env.scratch("stderr")).unwrap();
+        let s = summary(&stderr);
+
+        // The jobs reached the doubles once each, with the real keys and no handle.
+        assert_eq!(ibm.jobs().len(), 1);
+        assert_eq!(ionq.jobs().len(), 1);
+        for r in ibm.requests().iter().chain(ionq.requests().iter()) {
+            let all = format!("{:?} {}", r.headers, String::from_utf8_lossy(&r.body));
+            assert!(!all.contains("qwh_"), "a handle reached a provider: {all}");
+        }
+        assert!(ionq.requests().iter().any(|r| r.method == "POST"
+            && r.header("authorization") == Some(format!("apiKey {}", ionq.api_key()).as_str())));
+        // Each job is in the ledger with its provider job id and calibration digest, and the
+        // snapshot is in the CAS.
+        let entries: Vec<Value> = ledger(env)
+            .into_iter()
+            .filter(|e| e["session"] == s["session"])
+            .collect();
+        for (provider, job_id) in [
+            ("ibm", ibm.jobs()[0].id.clone()),
+            ("ionq", ionq.jobs()[0].id.clone()),
+        ] {
+            let submit = entries
+                .iter()
+                .find(|e| e["kind"] == "job.submit" && e["provider"] == provider)
+                .unwrap_or_else(|| panic!("no {provider} job.submit: {entries:#?}"));
+            assert_eq!(submit["job_id"], job_id.as_str());
+            let digest = submit["calibration_digest"].as_str().unwrap();
+            let hex = &digest["sha256:".len()..];
+            assert!(
+                env.state
+                    .join("cas/sha256")
+                    .join(&hex[..2])
+                    .join(&hex[2..])
+                    .exists(),
+                "{provider} calibration {digest} is not in the CAS"
+            );
+        }
+        let text = serde_json::to_string(&entries).unwrap();
+        for key in [ibm.api_key(), ionq.api_key()] {
+            assert!(!text.contains(key));
+        }
+    }
+);
