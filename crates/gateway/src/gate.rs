@@ -21,7 +21,7 @@ use qwarden_approvals::{Action, ApprovalRequest, JobAction, Rule, Subject};
 use qwarden_policy::profile::Approver;
 use time::OffsetDateTime;
 
-use crate::admission::Admitted;
+use crate::admission::{Admission, Admitted};
 
 /// How the gate is set up for a session.
 pub struct GateConfig {
@@ -91,13 +91,10 @@ pub enum Check {
     Release(Box<Held>),
     /// Already sent, as this job id.
     Sent(String),
-    /// It will not run: why (denied, expired, changed, failed). Its budget should be released
-    /// once (`release` is true the first time this is reported).
+    /// It will not run: why (denied, expired, changed, failed). Its budget has been given back.
     Refused {
         /// Why.
         reason: String,
-        /// Whether the caller should give its budget back now.
-        release: Option<Admitted>,
     },
 }
 
@@ -205,8 +202,9 @@ impl Gate {
         self.held.lock().is_ok_and(|h| h.contains_key(job_id))
     }
 
-    /// What to do with held job `job_id` now (`None`: not a held job).
-    pub fn check(&self, job_id: &str) -> Option<Check> {
+    /// What to do with held job `job_id` now (`None`: not a held job). A job that will not run
+    /// gives its budget back to `admission`, once.
+    pub fn check(&self, job_id: &str, admission: &Admission) -> Option<Check> {
         let mut held = self.held.lock().ok()?;
         let h = held.get_mut(job_id)?;
         match &h.state {
@@ -214,7 +212,6 @@ impl Gate {
             HeldState::Refused(reason) => {
                 return Some(Check::Refused {
                     reason: reason.clone(),
-                    release: None,
                 });
             }
             HeldState::Releasing => {
@@ -236,10 +233,8 @@ impl Gate {
                 Err(e) => {
                     let reason = format!("the approval request cannot be read: {e}");
                     h.state = HeldState::Refused(reason.clone());
-                    return Some(Check::Refused {
-                        reason,
-                        release: Some(h.admitted),
-                    });
+                    admission.release(h.admitted);
+                    return Some(Check::Refused { reason });
                 }
             };
         let refuse = |h: &mut Held, result: &str, reason: String| {
@@ -253,10 +248,8 @@ impl Gate {
             );
             self.sink.ended(&request, result, &reason);
             h.state = HeldState::Refused(reason.clone());
-            Check::Refused {
-                reason,
-                release: Some(h.admitted),
-            }
+            admission.release(h.admitted);
+            Check::Refused { reason }
         };
         match status {
             Status::Pending {

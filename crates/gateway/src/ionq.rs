@@ -482,7 +482,7 @@ async fn held(
     id: &str,
     rest: &[&str],
 ) -> Response<Full<Bytes>> {
-    let Some(check) = gate.check(id) else {
+    let Some(check) = gate.check(id, &state.admission) else {
         return err(404, format!("job {id} not found in this session"));
     };
     let real = match check {
@@ -500,10 +500,7 @@ async fn held(
                 ),
             };
         }
-        Check::Refused { reason, release } => {
-            if let Some(a) = release {
-                state.admission.release(a);
-            }
+        Check::Refused { reason } => {
             return match rest {
                 [] => respond(
                     200,

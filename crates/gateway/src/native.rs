@@ -356,7 +356,7 @@ impl Native {
         sink: &dyn JobSink,
         gate: Option<&Gate>,
     ) -> Reply {
-        if let Some(check) = gate.and_then(|g| g.check(id)) {
+        if let Some(check) = gate.and_then(|g| g.check(id, admission)) {
             return self.release(id, check, admission, sink, gate);
         }
         match self.jobs.lock().ok().and_then(|j| j.get(id).cloned()) {
@@ -393,12 +393,7 @@ impl Native {
                 status: 200,
                 body: stored().unwrap_or_else(|| json!({"id": id})),
             },
-            Check::Refused { reason, release } => {
-                if let Some(a) = release {
-                    admission.release(a);
-                }
-                error(403, "not_approved", reason)
-            }
+            Check::Refused { reason } => error(403, "not_approved", reason),
             Check::Release(held) => {
                 let ran = serde_json::from_slice::<NewJob>(&held.body)
                     .map_err(|e| LocalError::Circuit(e.to_string()))

@@ -619,7 +619,7 @@ async fn held(
     rest: &[&str],
     query: Option<&str>,
 ) -> Response<Full<Bytes>> {
-    let Some(check) = gate.check(id) else {
+    let Some(check) = gate.check(id, &state.admission) else {
         return err(404, format!("Job not found: {id}"));
     };
     let real = match check {
@@ -640,10 +640,7 @@ async fn held(
                 _ => err(404, format!("Results of job {id} are not available yet: it waits for approval request {request_id}")),
             };
         }
-        Check::Refused { reason, release } => {
-            if let Some(a) = release {
-                state.admission.release(a);
-            }
+        Check::Refused { reason } => {
             return match rest {
                 [] if method == Method::GET => respond(
                     200,

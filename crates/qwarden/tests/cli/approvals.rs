@@ -117,19 +117,8 @@ fn code(secret: &TotpSecret) -> String {
 sessiontest!(
     a_prod_job_runs_after_two_approvers_sign_with_their_second_factor,
     |env, who| {
-        let publisher = env.signed_manifest("agent.toml", AGENT);
-        env.qwarden(["init", "--tier", "prod"]).run().success();
-        setup_prod(env);
-        let (alice, bob, mallory) = (
-            env.keygen("ed25519", "alice"),
-            env.keygen("ed25519", "bob"),
-            env.keygen("ed25519", "mallory"),
-        );
-        // carol holds the key that signed the agent's manifest: she may not approve its jobs.
-        add_approvers(
-            env,
-            &[("alice", &alice), ("bob", &bob), ("carol", &publisher)],
-        );
+        let (publisher, alice, bob) = prod_lab(env, AGENT);
+        let mallory = env.keygen("ed25519", "mallory");
         std::fs::write(env.project.join("client.py"), CLIENT).unwrap();
         let fifo = env.project.join("go");
         assert!(
@@ -394,6 +383,24 @@ sessiontest!(
     }
 );
 
+/// May use one GPU.
+const DEVICE_AGENT: &str = "[filesystem]\nread = [\".\"]\n\n[runtime]\ndevices = [\"gpu:0\"]\n";
+
+/// A prod workstation that allows agents, with approvers alice and bob, and carol holding the
+/// key that signed the agent's manifest `body` (so she may not approve its requests). Returns
+/// the publisher's, alice's and bob's keys.
+fn prod_lab(env: &Env, body: &str) -> (Key, Key, Key) {
+    let publisher = env.signed_manifest("agent.toml", body);
+    env.qwarden(["init", "--tier", "prod"]).run().success();
+    setup_prod(env);
+    let (alice, bob) = (env.keygen("ed25519", "alice"), env.keygen("ed25519", "bob"));
+    add_approvers(
+        env,
+        &[("alice", &alice), ("bob", &bob), ("carol", &publisher)],
+    );
+    (publisher, alice, bob)
+}
+
 fn setup_prod(env: &Env) {
     let profile = env.config.join("profile.toml");
     let text = std::fs::read_to_string(&profile).unwrap();
@@ -407,17 +414,7 @@ fn setup_prod(env: &Env) {
 sessiontest!(
     prod_device_access_waits_for_approval_and_an_approval_serves_one_session,
     |env, who| {
-        let publisher = env.signed_manifest(
-            "agent.toml",
-            "[filesystem]\nread = [\".\"]\n\n[runtime]\ndevices = [\"gpu:0\"]\n",
-        );
-        env.qwarden(["init", "--tier", "prod"]).run().success();
-        setup_prod(env);
-        let (alice, bob) = (env.keygen("ed25519", "alice"), env.keygen("ed25519", "bob"));
-        add_approvers(
-            env,
-            &[("alice", &alice), ("bob", &bob), ("carol", &publisher)],
-        );
+        let (publisher, alice, bob) = prod_lab(env, DEVICE_AGENT);
         let warnings = |out: &crate::support::Run| summary(&out.stderr)["warnings"].to_string();
         // First run: a request is made, and the session runs without the device.
         let out = run(env, who, &["--", "true"]).run();
@@ -496,17 +493,7 @@ sessiontest!(
 sessiontest!(
     a_key_the_agent_can_read_cannot_approve_its_requests,
     |env, who| {
-        let publisher = env.signed_manifest(
-            "agent.toml",
-            "[filesystem]\nread = [\".\"]\n\n[runtime]\ndevices = [\"gpu:0\"]\n",
-        );
-        env.qwarden(["init", "--tier", "prod"]).run().success();
-        setup_prod(env);
-        let (alice, bob) = (env.keygen("ed25519", "alice"), env.keygen("ed25519", "bob"));
-        add_approvers(
-            env,
-            &[("alice", &alice), ("bob", &bob), ("carol", &publisher)],
-        );
+        let (_, alice, bob) = prod_lab(env, DEVICE_AGENT);
         // Alice left her key pair in the project the agent reads.
         std::fs::create_dir_all(env.project.join("deploy")).unwrap();
         std::fs::copy(&alice.private, env.project.join("deploy/id_ed25519")).unwrap();
