@@ -273,8 +273,10 @@ fn job_shots(
         .ok_or("body/type is required and must be a string")?
         .to_owned();
     if !TYPES.contains(&kind.as_str()) {
+        // The agent chose the type: echo a bounded part of it.
+        let shown: String = kind.chars().take(40).collect();
         return Err(format!(
-            "job type {kind:?} cannot go through the gateway (its shots cannot be checked); use one of {}",
+            "job type {shown:?} cannot go through the gateway (its shots cannot be checked); use one of {}",
             TYPES.join(", ")
         ));
     }

@@ -34,8 +34,15 @@ pub fn sampler_shots(body: &mut Map<String, Value>) -> Result<Vec<Shots>, String
         .and_then(Value::as_str)
         .ok_or("program_id is required and must be a string")?;
     if program != "sampler" {
+        // The agent chose the id: echo a bounded part of it.
+        let shown: String = program.chars().take(40).collect();
+        let more = if program.chars().count() > 40 {
+            "…"
+        } else {
+            ""
+        };
         return Err(format!(
-            "program_id {program:?} cannot go through the gateway, which must count a job's shots before it runs: submit with SamplerV2 (program_id \"sampler\")"
+            "program_id {shown:?}{more} cannot go through the gateway, which must count a job's shots before it runs: submit with SamplerV2 (program_id \"sampler\")"
         ));
     }
     let params = body

@@ -1,0 +1,179 @@
+//! Replays the committed fuzz corpus of the IBM job reader (`fuzz/corpus/ibm_job/`) through the
+//! fuzz target's checks (`fuzz/gateway_checks.rs`) on stable Rust, and checks that each seed is
+//! admitted or refused as its name says.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+use std::path::{Path, PathBuf};
+
+use qwarden_gateway::admission::ShotSource;
+
+#[path = "../../../fuzz/gateway_checks.rs"]
+mod checks;
+
+/// What a fuzz target runs on one input.
+type Check = fn(&[u8]);
+
+/// The gateway's fuzz targets, by the name of their corpus directory.
+const TARGETS: &[(&str, Check)] = &[("ibm_job", checks::ibm_job)];
+
+fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
+}
+
+/// The files of one target's corpus, sorted, as (file name, bytes).
+fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = fuzz_dir().join("corpus").join(target);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&p).unwrap())
+        })
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "the {target} corpus is empty");
+    files
+}
+
+/// Whether a seed is meant to be admitted (`ok-*`) or refused (`bad-*`); other names (what
+/// libFuzzer adds while fuzzing) may go either way.
+fn expectation(name: &str) -> Option<bool> {
+    if name.starts_with("ok-") {
+        Some(true)
+    } else if name.starts_with("bad-") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+fn seed(name: &str) -> Vec<u8> {
+    corpus("ibm_job")
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no seed {name}"))
+        .1
+}
+
+/// The counts and sources of a seed, or its refusal.
+fn shots(name: &str) -> Result<Vec<(u64, ShotSource)>, String> {
+    let (out, _) = checks::shots(&seed(name)).unwrap_or_else(|| panic!("{name} is not a job"));
+    out.map(|v| v.into_iter().map(|s| (s.count, s.source)).collect())
+}
+
+#[test]
+fn every_target_is_declared_and_has_a_corpus() {
+    let manifest = std::fs::read_to_string(fuzz_dir().join("Cargo.toml")).unwrap();
+    assert!(manifest.contains("qwarden-gateway = { path = \"../crates/gateway\" }"));
+    for (name, _) in TARGETS {
+        assert!(
+            manifest.contains(&format!("path = \"fuzz_targets/{name}.rs\"")),
+            "{name}"
+        );
+        let target =
+            std::fs::read_to_string(fuzz_dir().join(format!("fuzz_targets/{name}.rs"))).unwrap();
+        assert!(
+            target.contains("#[path = \"../gateway_checks.rs\"]"),
+            "{name}"
+        );
+        assert!(target.contains(&format!("checks::{name}(data)")), "{name}");
+        let seeds = corpus(name);
+        assert!(seeds.len() < 50, "{name}: keep the corpus small");
+        for ok in [true, false] {
+            assert!(
+                seeds.iter().any(|(n, _)| expectation(n) == Some(ok)),
+                "{name}: no {} seed",
+                if ok { "ok-" } else { "bad-" }
+            );
+        }
+    }
+}
+
+#[test]
+fn the_corpus_passes_the_fuzz_checks() {
+    for (target, check) in TARGETS {
+        for (name, bytes) in corpus(target) {
+            let outcome = std::panic::catch_unwind(|| check(&bytes));
+            assert!(
+                outcome.is_ok(),
+                "fuzz target `{target}` fails on corpus file `{name}`"
+            );
+        }
+    }
+}
+
+#[test]
+fn seeds_are_admitted_or_refused_as_named() {
+    for (name, bytes) in corpus("ibm_job") {
+        let Some(ok) = expectation(&name) else {
+            continue;
+        };
+        let (out, _) = checks::shots(&bytes).unwrap_or_else(|| panic!("{name} is not a job"));
+        assert_eq!(out.is_ok(), ok, "{name}: {out:?}");
+    }
+}
+
+#[test]
+fn seeds_count_the_shots_the_sdk_asked_for() {
+    use ShotSource::*;
+    assert_eq!(shots("ok-sampler-v2-shots-1000"), Ok(vec![(1000, Circuit)]));
+    assert_eq!(shots("ok-run-shots-1000"), Ok(vec![(1000, Circuit)]));
+    assert_eq!(shots("ok-pub-shots-777"), Ok(vec![(777, Circuit)]));
+    assert_eq!(
+        shots("ok-provider-default"),
+        Ok(vec![(checks::IBM_DEFAULT_SHOTS, ProviderDefault)])
+    );
+    assert_eq!(shots("ok-default-shots-555"), Ok(vec![(555, Request)]));
+    assert_eq!(shots("ok-pub-shots-over-default"), Ok(vec![(222, Circuit)]));
+    assert_eq!(
+        shots("ok-experimental-default-shots-9999"),
+        Ok(vec![(9999, Request)])
+    );
+    assert_eq!(shots("ok-twirling-64x100"), Ok(vec![(6400, Twirling)]));
+    assert_eq!(shots("ok-cost-tags-private"), Ok(vec![(100, Circuit)]));
+    assert_eq!(
+        shots("ok-two-pubs-100-200"),
+        Ok(vec![(100, Circuit), (200, Circuit)])
+    );
+    // 777 shots for each of four parameter sets, read from a `.npy` header in a zlib stream
+    // that inflates from a few kilobytes to 4 MiB.
+    assert_eq!(
+        shots("ok-zlib-bomb-4-parameter-sets"),
+        Ok(vec![(4 * 777, Circuit)])
+    );
+}
+
+#[test]
+fn the_provider_default_is_written_into_the_job() {
+    let (out, body) = checks::shots(&seed("ok-provider-default")).unwrap();
+    assert!(out.is_ok());
+    assert_eq!(
+        body["params"]["options"]["default_shots"],
+        checks::IBM_DEFAULT_SHOTS
+    );
+    let (_, body) = checks::shots(&seed("ok-run-shots-1000")).unwrap();
+    assert!(body["params"]["options"].get("default_shots").is_none());
+}
+
+#[test]
+fn seeds_are_refused_for_what_their_names_say() {
+    let refusal = |name: &str| shots(name).unwrap_err();
+    assert!(refusal("bad-estimator-program").contains("SamplerV2"));
+    assert!(refusal("bad-executor-program").contains("\"executor\""));
+    assert!(refusal("bad-shots-0").contains("params.pubs[0][2]"));
+    assert!(refusal("bad-pubs-not-array").contains("params.pubs"));
+    assert!(refusal("bad-parameter-values-not-ndarray").contains("not an encoded ndarray"));
+    assert!(refusal("bad-ndarray-not-base64").contains("not base64"));
+    assert!(refusal("bad-zlib-bomb-no-npy-header").contains(".npy header"));
+    // A long id chosen by the agent is echoed only in part.
+    let long = refusal("bad-long-program-id");
+    assert!(long.contains("SamplerV2") && long.len() < 300, "{long}");
+}
