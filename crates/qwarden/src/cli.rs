@@ -15,6 +15,7 @@ Exit codes:
   6  verification failed (manifest unsigned, expired or untrusted; ledger or proof tampered;
      wrong vault passphrase or identity; damaged vault file)
   7  plaintext credentials found (`secrets scan`)
+`qwarden inventory diff` exits 6 when the two inventories differ (drift), 0 when they do not.
 `qwarden run` exits with the agent's own exit code (128 + N when a signal N killed it) once the
 session ran; codes 1-6 above mean no session started.";
 
@@ -73,6 +74,11 @@ pub enum Command {
     /// Run an OpenQASM 2/3 circuit on the local backend (statevector, density matrix, noisy
     /// trajectories; noise from a calibration snapshot) and print its counts.
     Submit(SubmitArgs),
+    /// Take the workstation inventory: tier, host, OS, kernel, CPU, PCI devices and their
+    /// drivers (GPUs and FPGAs flagged), vendor kernel modules, every Python environment with its
+    /// quantum SDKs checked against their RECORD hashes, and which provider configuration files
+    /// exist (never their content). `inventory diff` shows the drift between two.
+    Inventory(InventoryArgs),
     /// Probe what this machine offers the sandbox (user namespaces, Landlock, seccomp, overlay,
     /// cgroups) with a real minimal sandbox, and print the fix for anything missing.
     Doctor {
@@ -90,6 +96,47 @@ pub enum Command {
         /// Write `qwarden.1`, `qwarden-init.1`, … here instead of printing `qwarden.1`.
         #[arg(long, value_name = "DIR")]
         out_dir: Option<PathBuf>,
+    },
+}
+
+/// `qwarden inventory`: take one, or with `diff` compare two.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct InventoryArgs {
+    #[command(subcommand)]
+    pub command: Option<InventoryCommand>,
+    /// Write the inventory's canonical JSON (RFC 8785) to FILE, atomically, and print its
+    /// SHA-256 as `sha256sum` does.
+    #[arg(long, value_name = "FILE")]
+    pub write: Option<PathBuf>,
+    /// Print the inventory as JSON (with --write: the file and its SHA-256).
+    #[arg(long)]
+    pub json: bool,
+    /// Search for venvs, conda environments and `.env` files under DIR; repeat for more
+    /// [default: the current directory and $HOME]
+    #[arg(long = "root", value_name = "DIR")]
+    pub roots: Vec<PathBuf>,
+    /// How many directories deep the search goes under each root.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(0..=32))]
+    pub depth: u32,
+    /// The workstation profile whose tier is recorded [default: CONFIG_DIR/profile.toml, else /etc/qwarden/profile.toml, else built-in]
+    #[arg(long, env = "QWARDEN_PROFILE", value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InventoryCommand {
+    /// Show the drift from OLD to NEW: host, kernel, devices and drivers, vendor modules, Python
+    /// environments, quantum SDKs added, removed or changed in place, installed files modified
+    /// or missing, provider configuration files. Exit 0 no drift, 6 drift, 3 unreadable.
+    Diff {
+        /// The older inventory (a `--write` file or `--json` output).
+        old: PathBuf,
+        /// The newer inventory.
+        new: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 

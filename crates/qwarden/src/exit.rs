@@ -18,7 +18,8 @@ pub enum Code {
     Denied = 4,
     /// The action needs human approval first.
     NeedsApproval = 5,
-    /// A signature, signer or expiry check failed.
+    /// A signature, signer or expiry check failed; for `inventory diff`, the inventories differ
+    /// (drift).
     Verification = 6,
     /// `secrets scan` found plaintext credentials.
     CredentialsFound = 7,

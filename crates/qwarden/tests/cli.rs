@@ -10,9 +10,9 @@
 //! `audit` (the audit ledger written by `policy check`: verify, prove, read, export, witness, and
 //! each kind of tampering), `run` (sandboxed sessions), `secrets` (the credential vault: values
 //! never printed, never stored in the clear, never reachable from a session), `secrets_scan`
-//! (plaintext credentials found and moved into the vault) and `egress` (real
+//! (plaintext credentials found and moved into the vault), `egress` (real
 //! clients in sessions reaching test servers through the egress proxy, and every way around it
-//! refused).
+//! refused) and `inventory` (the workstation inventory of a fake home, and its drift).
 
 #![allow(
     clippy::unwrap_used,
@@ -41,6 +41,8 @@ mod explain;
 mod gateway;
 #[path = "cli/init.rs"]
 mod init;
+#[path = "cli/inventory.rs"]
+mod inventory;
 #[path = "cli/manifest.rs"]
 mod manifest;
 #[path = "cli/pipes.rs"]

@@ -4,6 +4,7 @@ mod approvals;
 pub mod audit;
 mod doctor;
 mod init;
+mod inventory;
 mod manifest;
 mod policy;
 mod run;
@@ -53,6 +54,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
                 Command::Secrets(cmd) => secrets::run(&dirs, cmd),
                 Command::Approvals(cmd) => approvals::run(&dirs, cmd),
                 Command::Run(args) => return run::run(&dirs, &args),
+                Command::Inventory(args) => inventory::run(&dirs, args),
                 Command::Doctor { json } => doctor::run(json),
                 Command::Submit(args) => submit::run(&dirs, &args),
                 Command::Completions { .. } | Command::Man { .. } => Ok(Code::Ok),
