@@ -457,6 +457,7 @@ async fn send(
         job_id: job_id.clone(),
         calibration_digest,
         request_digest: job.request_digest.clone(),
+        seed: None,
     });
     Ok((job_id, answer))
 }

@@ -343,6 +343,7 @@ impl Native {
             job_id: id.to_owned(),
             calibration_digest: calibration.map(|c| c.digest),
             request_digest: format!("sha256:{}", hex::encode(Sha256::digest(body))),
+            seed: Some(result.seed),
         });
         Ok(out)
     }

@@ -18,6 +18,9 @@ pub struct Submitted {
     pub calibration_digest: Option<String>,
     /// `sha256:` of the request body, for approvals to bind to.
     pub request_digest: String,
+    /// The sampling seed, where the backend takes one (the local backend): with the circuit and
+    /// the calibration it reproduces the counts exactly.
+    pub seed: Option<u64>,
 }
 
 /// A job the gateway refused.

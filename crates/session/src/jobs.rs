@@ -239,9 +239,11 @@ impl JobSink for LedgerJobs {
     }
 }
 
-/// A submitted job as its `job.submit` ledger event.
+/// A submitted job as its `job.submit` ledger event (the seed, where there is one, in
+/// `details.seed`).
 pub fn submitted_event(job: Submitted) -> Event {
-    Event::new(
+    let seed = job.seed;
+    let event = Event::new(
         Timestamp::now(),
         JobSubmit {
             provider: job.provider,
@@ -252,7 +254,11 @@ pub fn submitted_event(job: Submitted) -> Event {
             calibration_digest: job.calibration_digest.as_deref().map(digest_of),
             request_digest: Some(digest_of(&job.request_digest)),
         },
-    )
+    );
+    match seed {
+        Some(seed) => event.with_details(serde_json::json!({ "seed": seed })),
+        None => event,
+    }
 }
 
 /// A refused job as its `violation` ledger event (control `gateway`).

@@ -109,10 +109,8 @@ struct Collected(Mutex<Vec<Event>>);
 impl JobSink for Collected {
     fn submitted(&self, job: Submitted) {
         if let Ok(mut events) = self.0.lock() {
-            events.push(
-                qwarden_session::submitted_event(job)
-                    .with_details(json!({"api": "native", "source": "qwarden submit"})),
-            );
+            let details = json!({"api": "native", "source": "qwarden submit", "seed": job.seed});
+            events.push(qwarden_session::submitted_event(job).with_details(details));
         }
     }
 

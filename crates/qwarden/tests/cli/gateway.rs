@@ -93,6 +93,7 @@ sessiontest!(
         assert_eq!(submit["shots"], 1000);
         assert_eq!(submit["job_id"], body["id"]);
         assert_eq!(submit["circuit_digest"], body["circuit_digest"]);
+        assert_eq!(submit["details"]["seed"], body["seed"]);
         let credential: Vec<&str> = entries
             .iter()
             .filter(|e| e["kind"] == "credential")

@@ -238,6 +238,7 @@ qwtest!(a_humans_job_takes_the_native_path_into_the_ledger, |env| {
     assert_eq!(s["circuit_digest"], job["circuit_digest"]);
     assert_eq!(s["calibration_digest"].as_str(), Some(digest.as_str()));
     assert_eq!(s["details"]["source"], "qwarden submit");
+    assert_eq!(s["details"]["seed"], 5, "the seed reproduces the counts");
     // The calibration the job ran under is in the CAS under the digest the ledger names.
     let hex = &digest["sha256:".len()..];
     let blob = env.state.join("cas/sha256").join(&hex[..2]).join(&hex[2..]);
