@@ -9,8 +9,6 @@
     missing_docs
 )]
 
-use std::path::{Path, PathBuf};
-
 use qwarden_approvals::tally::VoteError;
 use qwarden_approvals::totp::TotpSecret;
 use qwarden_approvals::{ApprovalRequest, Decision};
@@ -18,32 +16,15 @@ use qwarden_approvals::{ApprovalRequest, Decision};
 #[path = "../../../fuzz/approvals_checks.rs"]
 mod checks;
 
+#[path = "../../../fuzz/replay.rs"]
+mod replay;
+use replay::{corpus, fuzz_dir};
+
 /// What a fuzz target runs on one input.
 type Check = fn(&[u8]);
 
 /// The approvals crate's fuzz targets, by the name of their corpus directory.
 const TARGETS: &[(&str, Check)] = &[("approval_vote", checks::approval_vote)];
-
-fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
-}
-
-/// The files of one target's corpus, sorted, as (file name, bytes).
-fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = fuzz_dir().join("corpus").join(target);
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
-        .map(|entry| entry.unwrap().path())
-        .filter(|p| p.is_file())
-        .map(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(&p).unwrap())
-        })
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "the {target} corpus is empty");
-    files
-}
 
 fn seed(name: &str) -> Vec<u8> {
     corpus("approval_vote")

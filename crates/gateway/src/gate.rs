@@ -75,6 +75,56 @@ pub enum HeldState {
     Refused(String),
 }
 
+impl Held {
+    /// The held job as it goes to the provider.
+    pub fn outgoing(&self) -> Outgoing {
+        Outgoing {
+            backend: self.action.backend.clone(),
+            circuit_digest: self.action.circuit_digest.clone(),
+            request_digest: self.action.request_digest.clone(),
+            forwarded: self.body.clone(),
+        }
+    }
+}
+
+/// A job as it goes to a provider: what its record needs and the exact bytes sent.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// The backend.
+    pub backend: String,
+    /// `sha256:` of its circuit(s).
+    pub circuit_digest: String,
+    /// `sha256:` of the request the agent sent.
+    pub request_digest: String,
+    /// The body sent to the provider.
+    pub forwarded: Vec<u8>,
+}
+
+/// Where a held provider job stands, for the provider API to answer from.
+#[derive(Debug)]
+pub enum Resolved<E> {
+    /// Still waiting for approval request `request_id`.
+    Waiting {
+        /// The request.
+        request_id: String,
+    },
+    /// It will not run, and why.
+    Refused {
+        /// Why.
+        reason: String,
+    },
+    /// At the provider as this job id.
+    Sent(String),
+    /// Approved, but sending it failed.
+    Failed(E),
+}
+
+/// The provider's answer about job `real` with the id swapped for `held`, the id the agent
+/// knows the job by.
+pub fn swap_id(body: &[u8], real: &str, held: &str) -> hyper::body::Bytes {
+    hyper::body::Bytes::from(String::from_utf8_lossy(body).replace(real, held))
+}
+
 /// What the API should do with a held job now.
 #[derive(Debug, Clone)]
 pub enum Check {
@@ -293,6 +343,31 @@ impl Gate {
                 Some(Check::Release(Box::new(h.clone())))
             }
         }
+    }
+
+    /// [`Gate::check`] for a provider job: one approved just now is sent with `send` (which
+    /// records it, or gives its budget back when it fails) and reported with [`Gate::finish`].
+    pub async fn resolve<E: std::fmt::Display>(
+        &self,
+        job_id: &str,
+        admission: &Admission,
+        send: impl AsyncFnOnce(Outgoing, Admitted) -> Result<String, E>,
+    ) -> Option<Resolved<E>> {
+        Some(match self.check(job_id, admission)? {
+            Check::Waiting { request_id, .. } => Resolved::Waiting { request_id },
+            Check::Refused { reason } => Resolved::Refused { reason },
+            Check::Sent(real) => Resolved::Sent(real),
+            Check::Release(h) => match send(h.outgoing(), h.admitted).await {
+                Ok(real) => {
+                    self.finish(job_id, Ok(real.clone()));
+                    Resolved::Sent(real)
+                }
+                Err(e) => {
+                    self.finish(job_id, Err(e.to_string()));
+                    Resolved::Failed(e)
+                }
+            },
+        })
     }
 
     /// Reports what became of a released job: `Ok(job id)` once sent, `Err(reason)` if sending

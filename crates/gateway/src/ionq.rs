@@ -31,7 +31,7 @@ use sha2::{Digest as _, Sha256};
 use qwarden_approvals::JobAction;
 
 use crate::admission::{JobRequest, Refusal, ShotSource, Shots};
-use crate::gate::Check;
+use crate::gate::{Outgoing, Resolved, swap_id};
 use crate::record::{Refused, Submitted};
 use crate::server::State;
 use crate::upstream::Answer;
@@ -368,7 +368,7 @@ async fn submit(state: &State, up: &IonqUpstream, body: &[u8]) -> Response<Full<
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    let job = Job {
+    let job = Outgoing {
         backend: backend.clone(),
         circuit_digest: sha256(&canonical_json(job.get("input").unwrap_or(&Value::Null))),
         request_digest: sha256(body),
@@ -422,20 +422,12 @@ async fn submit(state: &State, up: &IonqUpstream, body: &[u8]) -> Response<Full<
     }
 }
 
-/// A job as it goes to IonQ.
-struct Job {
-    backend: String,
-    circuit_digest: String,
-    request_digest: String,
-    forwarded: Vec<u8>,
-}
-
 /// Captures the characterization, submits `job` and records it; on failure gives the budget
 /// back and records the refusal.
 async fn send(
     state: &State,
     up: &IonqUpstream,
-    job: &Job,
+    job: &Outgoing,
     admitted: crate::admission::Admitted,
 ) -> Result<(String, Answer), UpstreamError> {
     let fail = |e: UpstreamError| {
@@ -485,11 +477,16 @@ async fn held(
     id: &str,
     rest: &[&str],
 ) -> Response<Full<Bytes>> {
-    let Some(check) = gate.check(id, &state.admission) else {
+    let sent = gate
+        .resolve(id, &state.admission, async |job, admitted| {
+            send(state, up, &job, admitted).await.map(|(real, _)| real)
+        })
+        .await;
+    let Some(resolved) = sent else {
         return err(404, format!("job {id} not found in this session"));
     };
-    let real = match check {
-        Check::Waiting { request_id, .. } => {
+    let real = match resolved {
+        Resolved::Waiting { request_id } => {
             return match rest {
                 [] => respond(
                     200,
@@ -503,7 +500,7 @@ async fn held(
                 ),
             };
         }
-        Check::Refused { reason } => {
+        Resolved::Refused { reason } => {
             return match rest {
                 [] => respond(
                     200,
@@ -515,25 +512,8 @@ async fn held(
                 _ => err(403, reason),
             };
         }
-        Check::Release(h) => {
-            let job = Job {
-                backend: h.action.backend.clone(),
-                circuit_digest: h.action.circuit_digest.clone(),
-                request_digest: h.action.request_digest.clone(),
-                forwarded: h.body.clone(),
-            };
-            match send(state, up, &job, h.admitted).await {
-                Ok((real, _)) => {
-                    gate.finish(id, Ok(real.clone()));
-                    real
-                }
-                Err(e) => {
-                    gate.finish(id, Err(e.message.clone()));
-                    return upstream_err(e);
-                }
-            }
-        }
-        Check::Sent(real) => real,
+        Resolved::Failed(e) => return upstream_err(e),
+        Resolved::Sent(real) => real,
     };
     let key = match up.key().await {
         Ok(k) => k,
@@ -546,10 +526,7 @@ async fn held(
     }
     match up.call(method.clone(), &target, Some(&key), None).await {
         // The agent knows the job by the held id: IonQ's id is swapped back in the answer.
-        Ok(a) if (200..300).contains(&a.status) => {
-            let body = String::from_utf8_lossy(&a.body).replace(&real, id);
-            respond(a.status, Bytes::from(body))
-        }
+        Ok(a) if (200..300).contains(&a.status) => respond(a.status, swap_id(&a.body, &real, id)),
         Ok(a) => relay(a, "reading the job"),
         Err(e) => upstream_err(e),
     }

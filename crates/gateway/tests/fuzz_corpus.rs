@@ -9,51 +9,20 @@
     missing_docs
 )]
 
-use std::path::{Path, PathBuf};
-
 use qwarden_gateway::admission::ShotSource;
 
 #[path = "../../../fuzz/gateway_checks.rs"]
 mod checks;
+
+#[path = "../../../fuzz/replay.rs"]
+mod replay;
+use replay::{corpus, expectation, fuzz_dir};
 
 /// What a fuzz target runs on one input.
 type Check = fn(&[u8]);
 
 /// The gateway's fuzz targets, by the name of their corpus directory.
 const TARGETS: &[(&str, Check)] = &[("ibm_job", checks::ibm_job)];
-
-fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
-}
-
-/// The files of one target's corpus, sorted, as (file name, bytes).
-fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = fuzz_dir().join("corpus").join(target);
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
-        .map(|entry| entry.unwrap().path())
-        .filter(|p| p.is_file())
-        .map(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(&p).unwrap())
-        })
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "the {target} corpus is empty");
-    files
-}
-
-/// Whether a seed is meant to be admitted (`ok-*`) or refused (`bad-*`); other names (what
-/// libFuzzer adds while fuzzing) may go either way.
-fn expectation(name: &str) -> Option<bool> {
-    if name.starts_with("ok-") {
-        Some(true)
-    } else if name.starts_with("bad-") {
-        Some(false)
-    } else {
-        None
-    }
-}
 
 fn seed(name: &str) -> Vec<u8> {
     corpus("ibm_job")

@@ -110,12 +110,14 @@ impl GateSink for LedgerGate {
     }
 }
 
-/// The gate for a session of `grant`, storing requests under `state_dir/approvals`.
+/// The gate for a session of `grant`, storing requests under `state_dir/approvals`; `excluded`
+/// are the keys that may not approve ([`excluded_keys`]).
 pub fn gate(
     grant: &Grant,
     session: &str,
     state_dir: &std::path::Path,
     approvals: &Approvals,
+    excluded: &[String],
     sink: Arc<LedgerGate>,
 ) -> Result<Gate, String> {
     let store = Store::open(state_dir.join("approvals")).map_err(|e| e.to_string())?;
@@ -136,7 +138,7 @@ pub fn gate(
                 tier: grant.tier.to_string(),
             },
             requested_by: grant.agent.name.clone(),
-            excluded_keys: excluded_keys(grant),
+            excluded_keys: excluded.to_vec(),
             ttl: time::Duration::minutes(i64::from(approvals.notices.ttl_minutes.max(1))),
             webhook,
             desktop: approvals.notices.desktop,
@@ -167,6 +169,7 @@ pub fn devices(
     session: &str,
     state_dir: &std::path::Path,
     approvals: Option<&Approvals>,
+    excluded: &[String],
 ) -> DeviceApprovals {
     use qwarden_approvals::store::Outcome as Settled;
     use qwarden_approvals::{Rule, Status};
@@ -272,7 +275,7 @@ pub fn devices(
                         deny_threshold: approvals.threshold.deny_threshold.max(1),
                         second_factor,
                     },
-                    excluded_keys(grant),
+                    excluded.to_vec(),
                     now,
                     time::Duration::minutes(i64::from(approvals.notices.ttl_minutes.max(1))),
                 )

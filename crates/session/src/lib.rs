@@ -313,8 +313,20 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
     let (write, direct, reviews) = write_scopes(grant, &run_dir, true)?;
     let before = Snapshot::take(&direct).map_err(|e| SessionError::Scopes(e.to_string()))?;
     let mut spec = spec_for(grant, opts, &session, &run_dir, write, isolation);
-    let device_approvals =
-        approvals::devices(grant, &session, &opts.state_dir, opts.approvals.as_ref());
+    // Keys that may not approve this agent's requests: found once (a walk of its read scopes),
+    // for its device and job requests alike.
+    let excluded_keys = opts
+        .approvals
+        .as_ref()
+        .map(|_| approvals::excluded_keys(grant))
+        .unwrap_or_default();
+    let device_approvals = approvals::devices(
+        grant,
+        &session,
+        &opts.state_dir,
+        opts.approvals.as_ref(),
+        &excluded_keys,
+    );
     spec.devices
         .extend(device_approvals.approved.iter().flat_map(devices::nodes));
     let (cgroups, cgroup_warnings) =
@@ -528,7 +540,14 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
             // there is no gate and they are refused, saying why.
             let gate = match &opts.approvals {
                 Some(a) => {
-                    match approvals::gate(grant, &session, &opts.state_dir, a, gate_sink.clone()) {
+                    match approvals::gate(
+                        grant,
+                        &session,
+                        &opts.state_dir,
+                        a,
+                        &excluded_keys,
+                        gate_sink.clone(),
+                    ) {
                         Ok(g) => Some(g),
                         Err(e) => {
                             gateway_warnings.push(format!(

@@ -8,13 +8,15 @@
     clippy::indexing_slicing
 )]
 
-use std::path::{Path, PathBuf};
-
 use qwarden_vault::Provider;
 use qwarden_vault::scan::{CellLocation, FindingKind};
 
 #[path = "../../../fuzz/vault_checks.rs"]
 mod checks;
+
+#[path = "../../../fuzz/replay.rs"]
+mod replay;
+use replay::{corpus, expectation, fuzz_dir};
 
 /// What a fuzz target runs on one input.
 type Check = fn(&[u8]);
@@ -22,38 +24,7 @@ type Check = fn(&[u8]);
 /// The vault's fuzz targets, by the name of their corpus directory.
 const TARGETS: &[(&str, Check)] = &[("secret_scan", checks::secret_scan)];
 
-fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
-}
-
-/// The files of one target's corpus, sorted, as (file name, bytes).
-fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = fuzz_dir().join("corpus").join(target);
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
-        .map(|entry| entry.unwrap().path())
-        .filter(|p| p.is_file())
-        .map(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(&p).unwrap())
-        })
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "the {target} corpus is empty");
-    files
-}
-
-/// Whether a seed is meant to have findings (`ok-*`) or none (`bad-*`); other names (what
-/// libFuzzer adds while fuzzing) may go either way.
-fn expectation(name: &str) -> Option<bool> {
-    if name.starts_with("ok-") {
-        Some(true)
-    } else if name.starts_with("bad-") {
-        Some(false)
-    } else {
-        None
-    }
-}
+// A seed named `ok-*` is meant to have findings, `bad-*` none (`replay::expectation`).
 
 fn seed(name: &str) -> Vec<u8> {
     corpus("secret_scan")

@@ -39,7 +39,7 @@ pub use token::TOKEN_LIFETIME_SECS;
 use qwarden_approvals::JobAction;
 
 use crate::admission::{JobRequest, Refusal};
-use crate::gate::Check;
+use crate::gate::{Outgoing, Resolved, swap_id};
 use crate::ionq::{canonical_json, safe_query, safe_segment};
 use crate::record::{Refused, Submitted};
 use crate::server::State;
@@ -513,7 +513,7 @@ async fn submit(state: &State, api: &IbmApi, body: &[u8]) -> Response<Full<Bytes
         .map(|p| p.get(0).cloned().unwrap_or(Value::Null))
         .collect();
     let cost = job.get("cost").map(|c| format!("{c} s"));
-    let job = Job {
+    let job = Outgoing {
         backend: backend.clone(),
         circuit_digest: sha256(&canonical_json(&Value::Array(pub_circuits))),
         request_digest: sha256(body),
@@ -567,20 +567,12 @@ async fn submit(state: &State, api: &IbmApi, body: &[u8]) -> Response<Full<Bytes
     }
 }
 
-/// A job as it goes to IBM.
-struct Job {
-    backend: String,
-    circuit_digest: String,
-    request_digest: String,
-    forwarded: Vec<u8>,
-}
-
 /// Captures the calibration, submits `job` and records it; on failure gives the budget back
 /// and records the refusal.
 async fn send(
     state: &State,
     api: &IbmApi,
-    job: &Job,
+    job: &Outgoing,
     admitted: crate::admission::Admitted,
 ) -> Result<(String, Answer), UpstreamError> {
     let fail = |e: UpstreamError| {
@@ -620,11 +612,16 @@ async fn held(
     rest: &[&str],
     query: Option<&str>,
 ) -> Response<Full<Bytes>> {
-    let Some(check) = gate.check(id, &state.admission) else {
+    let sent = gate
+        .resolve(id, &state.admission, async |job, admitted| {
+            send(state, api, &job, admitted).await.map(|(real, _)| real)
+        })
+        .await;
+    let Some(resolved) = sent else {
         return err(404, format!("Job not found: {id}"));
     };
-    let real = match check {
-        Check::Waiting { request_id, .. } => {
+    let real = match resolved {
+        Resolved::Waiting { request_id } => {
             return match rest {
                 [] if method == Method::GET => respond(
                     200,
@@ -641,7 +638,7 @@ async fn held(
                 _ => err(404, format!("Results of job {id} are not available yet: it waits for approval request {request_id}")),
             };
         }
-        Check::Refused { reason } => {
+        Resolved::Refused { reason } => {
             return match rest {
                 [] if method == Method::GET => respond(
                     200,
@@ -658,25 +655,8 @@ async fn held(
                 _ => err(403, reason),
             };
         }
-        Check::Release(h) => {
-            let job = Job {
-                backend: h.action.backend.clone(),
-                circuit_digest: h.action.circuit_digest.clone(),
-                request_digest: h.action.request_digest.clone(),
-                forwarded: h.body.clone(),
-            };
-            match send(state, api, &job, h.admitted).await {
-                Ok((real, _)) => {
-                    gate.finish(id, Ok(real.clone()));
-                    real
-                }
-                Err(e) => {
-                    gate.finish(id, Err(e.message.clone()));
-                    return upstream_err(e);
-                }
-            }
-        }
-        Check::Sent(real) => real,
+        Resolved::Failed(e) => return upstream_err(e),
+        Resolved::Sent(real) => real,
     };
     let mut target = format!("/jobs/{real}");
     for r in rest {
@@ -688,10 +668,7 @@ async fn held(
     }
     match api.upstream.call(method.clone(), &target, None).await {
         // The agent knows the job by the held id: IBM's id is swapped back in the answer.
-        Ok(a) if (200..300).contains(&a.status) => {
-            let body = String::from_utf8_lossy(&a.body).replace(&real, id);
-            respond(a.status, Bytes::from(body))
-        }
+        Ok(a) if (200..300).contains(&a.status) => respond(a.status, swap_id(&a.body, &real, id)),
         Ok(a) => relay(a, "reading the job"),
         Err(e) => upstream_err(e),
     }

@@ -48,7 +48,8 @@ pub struct IonqUpstream {
 }
 
 /// An upstream failure, ready to relay: the status for the agent and a message without the key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
 pub struct UpstreamError {
     /// The status to answer the agent with.
     pub status: u16,
