@@ -32,7 +32,7 @@ use qwarden_approvals::JobAction;
 
 use crate::admission::{JobRequest, Refusal, ShotSource, Shots};
 use crate::gate::{Outgoing, Resolved, swap_id};
-use crate::record::{Refused, Submitted};
+use crate::record::{Completed, Refused, Submitted};
 use crate::server::State;
 use crate::upstream::Answer;
 use crate::upstream::ionq::{IonqUpstream, UpstreamError};
@@ -238,7 +238,12 @@ pub async fn handle(req: Request<Incoming>, state: Arc<State>) -> Response<Full<
             let target = with_query(format!("/{rest}"));
             let m = method.clone();
             match up.call(m, &target, Some(&key), None).await {
-                Ok(a) => relay(a, "reading the job"),
+                Ok(a) => {
+                    if matches!(segments.as_slice(), ["jobs", _, "results", "probabilities"]) {
+                        completed(&state, up, id, &a);
+                    }
+                    relay(a, "reading the job")
+                }
                 Err(e) => upstream_err(e),
             }
         }
@@ -249,6 +254,26 @@ pub async fn handle(req: Request<Incoming>, state: Arc<State>) -> Response<Full<
             }
             not_found()
         }
+    }
+}
+
+/// Reports the probabilities of IonQ job `real` to the sink the first time they are read, as
+/// counts over the job's shots: the session makes the job's bundle from them.
+fn completed(state: &State, up: &IonqUpstream, real: &str, answer: &Answer) {
+    let Some((qubits, shots)) = up.shape(real).filter(|_| answer.status == 200) else {
+        return;
+    };
+    let Ok(counts) = crate::ionq_results::ionq_counts(&answer.body, qubits, shots) else {
+        return;
+    };
+    if up.first_completion(real) {
+        state.sink.completed(Completed {
+            provider: up.provider().to_owned(),
+            api: "ionq",
+            job_id: real.to_owned(),
+            results: answer.body.to_vec(),
+            counts: vec![counts],
+        });
     }
 }
 
@@ -368,9 +393,13 @@ async fn submit(state: &State, up: &IonqUpstream, body: &[u8]) -> Response<Full<
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
+    let circuit = canonical_json(job.get("input").unwrap_or(&Value::Null));
+    let circuit_digest = sha256(&circuit);
+    // The circuit as submitted, named by the digest the ledger records, for the job's bundle.
+    up.keep(circuit).await;
     let job = Outgoing {
         backend: backend.clone(),
-        circuit_digest: sha256(&canonical_json(job.get("input").unwrap_or(&Value::Null))),
+        circuit_digest,
         request_digest: sha256(body),
         forwarded: match serde_json::to_vec(&Value::Object(job)) {
             Ok(b) => b,
@@ -441,6 +470,12 @@ async fn send(
         .await
         .map_err(fail)?;
     let (job_id, answer) = up.submit(job.forwarded.clone(), &key).await.map_err(fail)?;
+    if let Ok(qubits) = serde_json::from_slice::<Value>(&job.forwarded)
+        .map_err(|_| ())
+        .and_then(|v| crate::ionq_results::job_qubits(&v).map_err(|_| ()))
+    {
+        up.note_shape(&job_id, qubits, admitted.shots);
+    }
     state.sink.submitted(Submitted {
         provider: up.provider().to_owned(),
         backend: job.backend.clone(),
@@ -526,7 +561,12 @@ async fn held(
     }
     match up.call(method.clone(), &target, Some(&key), None).await {
         // The agent knows the job by the held id: IonQ's id is swapped back in the answer.
-        Ok(a) if (200..300).contains(&a.status) => respond(a.status, swap_id(&a.body, &real, id)),
+        Ok(a) if (200..300).contains(&a.status) => {
+            if rest == ["results", "probabilities"] {
+                completed(state, up, &real, &a);
+            }
+            respond(a.status, swap_id(&a.body, &real, id))
+        }
         Ok(a) => relay(a, "reading the job"),
         Err(e) => upstream_err(e),
     }

@@ -9,6 +9,7 @@ pub mod admission;
 pub mod gate;
 pub mod ibm;
 pub mod ionq;
+pub mod ionq_results;
 pub mod local;
 pub mod native;
 pub mod record;

@@ -7,103 +7,11 @@
 //! physical qubits runs on just the qubits it uses. Same circuit, seed and calibration: same
 //! counts, on any machine.
 
-use std::fmt;
-use std::str::FromStr;
-
-use qwarden_sim::noise::NoiseModel;
-use qwarden_sim::{Counts, Method, RunOptions};
+use qwarden_sim::job::JobError;
+use qwarden_sim::{Counts, Method};
 use sha2::{Digest as _, Sha256};
 
-/// A backend of the local provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LocalBackend {
-    /// Ideal statevector.
-    Statevector,
-    /// Density matrix (exact noise, small circuits).
-    Density,
-    /// Noisy statevector trajectories.
-    Trajectories,
-    /// Density matrix when it fits, trajectories otherwise; needs a calibration.
-    Noisy,
-}
-
-impl LocalBackend {
-    /// Every backend.
-    pub const ALL: [LocalBackend; 4] = [
-        LocalBackend::Statevector,
-        LocalBackend::Density,
-        LocalBackend::Trajectories,
-        LocalBackend::Noisy,
-    ];
-
-    /// Its name at the `local` provider.
-    pub fn name(self) -> &'static str {
-        match self {
-            LocalBackend::Statevector => "statevector",
-            LocalBackend::Density => "density",
-            LocalBackend::Trajectories => "trajectories",
-            LocalBackend::Noisy => "noisy",
-        }
-    }
-
-    fn method(self) -> Method {
-        match self {
-            LocalBackend::Statevector => Method::Statevector,
-            LocalBackend::Density => Method::DensityMatrix,
-            LocalBackend::Trajectories => Method::Trajectories,
-            LocalBackend::Noisy => Method::Auto,
-        }
-    }
-}
-
-impl fmt::Display for LocalBackend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for LocalBackend {
-    type Err = LocalError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        LocalBackend::ALL
-            .into_iter()
-            .find(|b| b.name() == s)
-            .ok_or_else(|| LocalError::UnknownBackend(s.chars().take(64).collect()))
-    }
-}
-
-/// A calibration snapshot and its digest.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Calibration {
-    /// The snapshot's JSON text.
-    pub text: String,
-    /// `sha256:<hex>` of the text.
-    pub digest: String,
-    model: NoiseModel,
-}
-
-impl Calibration {
-    /// Reads IBM backend properties (`qubits` and `gates`) or an IonQ characterization.
-    pub fn parse(text: String) -> Result<Calibration, LocalError> {
-        let value: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| LocalError::Calibration(format!("is not JSON: {e}")))?;
-        let ibm = value.get("qubits").is_some_and(serde_json::Value::is_array)
-            && value.get("gates").is_some();
-        let model = if ibm {
-            NoiseModel::from_ibm_properties(&text, None)
-        } else {
-            NoiseModel::from_ionq_characterization(&text)
-        }
-        .map_err(|e| LocalError::Calibration(format!("cannot be used: {e}")))?;
-        let digest = format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())));
-        Ok(Calibration {
-            text,
-            digest,
-            model,
-        })
-    }
-}
+pub use qwarden_sim::job::{Calibration, LocalBackend};
 
 /// A job for the local provider.
 #[derive(Debug, Clone)]
@@ -170,34 +78,38 @@ pub enum LocalError {
     Simulator(String),
 }
 
-/// Runs `job`.
+impl From<JobError> for LocalError {
+    fn from(e: JobError) -> LocalError {
+        match e {
+            JobError::UnknownBackend(b) => LocalError::UnknownBackend(b),
+            JobError::Calibration(m) => LocalError::Calibration(m),
+            JobError::NoiselessWithCalibration => LocalError::NoiselessWithCalibration,
+            JobError::NoisyWithoutCalibration => LocalError::NoisyWithoutCalibration,
+            JobError::Simulator(m) => LocalError::Simulator(m),
+        }
+    }
+}
+
+/// Runs `job` ([`qwarden_sim::job::run`] on the parsed circuit).
 pub fn run(job: &LocalJob<'_>) -> Result<LocalResult, LocalError> {
     let circuit =
         qwarden_sim::qasm::parse(job.qasm).map_err(|e| LocalError::Circuit(e.to_string()))?;
-    let (circuit, layout) = circuit.compact();
-    let noise = match (job.calibration, job.backend) {
-        (Some(_), LocalBackend::Statevector) => return Err(LocalError::NoiselessWithCalibration),
-        (None, LocalBackend::Noisy) => return Err(LocalError::NoisyWithoutCalibration),
-        (Some(c), _) => Some(c.model.remapped(&layout)),
-        (None, _) => None,
-    };
-    let opts = RunOptions {
+    let r = qwarden_sim::job::run(&qwarden_sim::job::Job {
+        circuit: &circuit,
+        backend: job.backend,
         shots: job.shots,
         seed: job.seed,
+        calibration: job.calibration,
         threads: job.threads,
-        method: job.backend.method(),
-        noise,
         memory_limit: job.memory_limit,
-    };
-    let r =
-        qwarden_sim::run::run(&circuit, &opts).map_err(|e| LocalError::Simulator(e.to_string()))?;
+    })?;
     Ok(LocalResult {
         counts: r.counts,
         shots: r.shots,
         seed: r.seed,
         method: r.method,
-        qubits: circuit.num_qubits,
-        layout,
+        qubits: r.qubits,
+        layout: r.layout,
         circuit_digest: format!(
             "sha256:{}",
             hex::encode(Sha256::digest(job.qasm.as_bytes()))
@@ -283,11 +195,11 @@ mod tests {
         );
         assert!(matches!(
             Calibration::parse("{}".into()),
-            Err(LocalError::Calibration(_))
+            Err(JobError::Calibration(_))
         ));
         assert!(matches!(
             "gpu".parse::<LocalBackend>(),
-            Err(LocalError::UnknownBackend(_))
+            Err(JobError::UnknownBackend(_))
         ));
         let bad = LocalJob {
             qasm: "OPENQASM 2.0; qreg q[1]; foo q[0];",

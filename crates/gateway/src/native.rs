@@ -24,7 +24,7 @@ use qwarden_approvals::JobAction;
 use crate::admission::{Admission, Admitted, JobRequest, Refusal, ShotSource, Shots};
 use crate::gate::{Check, Gate};
 use crate::local::{self, Calibration, LocalBackend, LocalError, LocalJob};
-use crate::record::{JobSink, Refused, Submitted};
+use crate::record::{Completed, JobSink, Refused, Submitted};
 use crate::upstream::ionq::CalibrationStore;
 
 /// The status of a job held for approval.
@@ -117,8 +117,8 @@ impl Native {
         }
     }
 
-    /// The same, storing every calibration a job runs under in `store` (the CAS), so the digest
-    /// the ledger records can be resolved to the snapshot.
+    /// The same, storing every circuit and calibration a job runs with in `store` (the CAS), so
+    /// the digests the ledger records can be resolved to them.
     pub fn with_calibrations(mut self, store: Arc<dyn CalibrationStore>) -> Native {
         self.calibrations = Some(store);
         self
@@ -335,6 +335,10 @@ impl Native {
                 store.put(c.text.as_bytes());
             }
         }
+        if let Some(store) = &self.calibrations {
+            // The circuit as submitted, named by its digest, for the job's bundle.
+            store.put(job.qasm.as_bytes());
+        }
         sink.submitted(Submitted {
             provider: provider.to_owned(),
             backend: backend.to_owned(),
@@ -344,6 +348,13 @@ impl Native {
             calibration_digest: calibration.map(|c| c.digest),
             request_digest: format!("sha256:{}", hex::encode(Sha256::digest(body))),
             seed: Some(result.seed),
+        });
+        sink.completed(Completed {
+            provider: provider.to_owned(),
+            api: "native",
+            job_id: id.to_owned(),
+            results: serde_json::to_vec(&out).unwrap_or_default(),
+            counts: vec![result.counts],
         });
         Ok(out)
     }
@@ -450,6 +461,7 @@ mod tests {
         fn refused(&self, job: Refused) {
             self.0.lock().unwrap().1.push(job);
         }
+        fn completed(&self, _: Completed) {}
     }
 
     fn admission() -> Admission {

@@ -1,5 +1,5 @@
 //! What the gateway reports: jobs submitted (with the provider's job id and the calibration
-//! they ran under) and jobs refused.
+//! they ran under), jobs refused, and jobs completed (with their results).
 
 /// A job that went to a backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,10 +36,28 @@ pub struct Refused {
     pub reason: String,
 }
 
+/// A job whose results the gateway received: what its bundle is made of, besides what was
+/// recorded at submission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completed {
+    /// The provider's name in the profile.
+    pub provider: String,
+    /// Which API it came through (`native`, `ibm`, `ionq`).
+    pub api: &'static str,
+    /// The provider's job id (the one [`Submitted::job_id`] recorded).
+    pub job_id: String,
+    /// The results exactly as answered.
+    pub results: Vec<u8>,
+    /// Counts per circuit (per PUB for sampler jobs), classical bit 0 rightmost.
+    pub counts: Vec<qwarden_sim::Counts>,
+}
+
 /// Where the gateway's records go (the session writes them to the ledger).
 pub trait JobSink: Send + Sync {
     /// A job was submitted.
     fn submitted(&self, job: Submitted);
     /// A job was refused.
     fn refused(&self, job: Refused);
+    /// A job's results arrived (once per job): the session makes its bundle.
+    fn completed(&self, job: Completed);
 }

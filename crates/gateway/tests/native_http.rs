@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use qwarden_gateway::admission::Admission;
 use qwarden_gateway::native::Native;
-use qwarden_gateway::record::{JobSink, Refused, Submitted};
+use qwarden_gateway::record::{Completed, JobSink, Refused, Submitted};
 use qwarden_gateway::server::{Authenticator, Gateway, State};
 use qwarden_policy::Outcome;
 use qwarden_policy::grant::{BackendGrant, QpuGrant};
@@ -42,6 +42,7 @@ impl JobSink for Sink {
     fn refused(&self, job: Refused) {
         self.0.lock().unwrap().1.push(job);
     }
+    fn completed(&self, _: Completed) {}
 }
 
 fn start() -> (Gateway, u16, Arc<Sink>) {

@@ -41,12 +41,28 @@
 //!
 //! # Results
 //!
-//! The double does not simulate circuits. It reads each PUB's QPY circuit header for its
-//! classical registers and each PUB's shots (the PUB's, else `options.twirling`'s
-//! `num_randomizations × shots_per_randomization`, else `options.default_shots`, else 4096), and
-//! samples a GHZ-like outcome per shot from a seeded generator: every classical bit 0, or every
-//! bit 1, with equal probability. For a Bell circuit (`h`, `cx`, `measure_all`) that is the ideal
-//! distribution. The encoding is exactly what qiskit-ibm-runtime decodes.
+//! Each PUB runs for its shots (the PUB's, else `options.twirling`'s `num_randomizations ×
+//! shots_per_randomization`, else `options.default_shots`, else 4096) times its parameter sets.
+//! Its QPY circuit is decoded with `qwarden_sim::qpy` and simulated with calibration noise, as a
+//! device would run it: the noise model is qiskit-aer's recipe from the backend's calibration
+//! ([`IbmBackend::device_properties`] when set, else the snapshot served at `/properties`),
+//! built with `qwarden_sim::noise::NoiseModel::from_ibm_properties`, and the circuit runs on just
+//! the qubits it uses (`Circuit::compact`, the model remapped to them; barriers are cut to those
+//! qubits), with `Method::Auto` (a density matrix when it fits, trajectories otherwise). A
+//! calibration the recipe cannot read gives an ideal simulation. The simulation's seed and the
+//! order of the shots come from the double's seeded generator, so a run is reproducible from
+//! [`IbmConfig::seed`]. Every parameter set of a circuit without parameters runs the same
+//! circuit.
+//!
+//! **Fallback.** A circuit the reader or the simulator cannot run (symbolic parameters bound by
+//! the PUB's parameter values, control flow, gates outside the simulator, more qubits than fit
+//! in memory, …) is not simulated: each shot gets a GHZ-like outcome from the seeded generator
+//! instead, every classical bit 0 or every bit 1 with equal probability, shaped from the QPY
+//! header's classical registers. For a Bell circuit that is the ideal distribution.
+//!
+//! The encoding is exactly what qiskit-ibm-runtime decodes: one `BitArray` per classical
+//! register, each shot's bits as big-endian bytes with the register's bit 0 the lowest bit of the
+//! last byte.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -56,6 +72,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use qwarden_sim::ir::{Circuit, Instruction};
+use qwarden_sim::noise::NoiseModel;
+use qwarden_sim::run::{Counts, Method, RunOptions};
 use serde_json::{Map, Value, json};
 
 use crate::codec;
@@ -106,6 +125,10 @@ pub struct IbmBackend {
     /// A calibration id served in the properties and accepted as the `calibration_id` query
     /// parameter. IBM's snapshots in the fixtures carry none, so by default there is none.
     pub calibration_id: Option<String>,
+    /// The calibration the device actually runs with, when it has drifted from the snapshot
+    /// served at `/properties` (same shape as [`IbmBackend::properties`]); `None`: the served
+    /// one. Jobs are simulated with noise from this one.
+    pub device_properties: Option<Value>,
 }
 
 impl IbmBackend {
@@ -128,6 +151,7 @@ impl IbmBackend {
             configuration,
             properties,
             calibration_id: None,
+            device_properties: None,
         })
     }
 
@@ -291,6 +315,9 @@ struct Inner {
     next_ending: Option<Ending>,
     iam_rejects: bool,
     completed: u64,
+    /// Each backend's noise model, built on its first job (`None`: the calibration cannot be
+    /// read, so jobs run without noise).
+    noise: BTreeMap<String, Option<Arc<NoiseModel>>>,
 }
 
 #[derive(Debug)]
@@ -341,6 +368,7 @@ impl IbmDouble {
                 next_ending: None,
                 iam_rejects: false,
                 completed: 0,
+                noise: BTreeMap::new(),
             }),
             config,
         });
@@ -1071,10 +1099,20 @@ fn usage(config: &IbmConfig, inner: &mut Inner) -> Reply {
 
 /// One PUB of a sampler job, as the double runs it.
 struct PubPlan {
-    registers: Vec<(String, u32)>,
+    /// The classical registers, one `DataBin` field each, in the circuit's order.
+    registers: Vec<Field>,
     shots: u64,
     shape: Vec<u64>,
     circuit_metadata: Value,
+    /// The circuit to simulate; `None`: the GHZ-like fallback (see the module docs).
+    circuit: Option<Circuit>,
+}
+
+/// A classical register: its name, size, and first classical bit of the circuit.
+struct Field {
+    name: String,
+    size: u32,
+    start: usize,
 }
 
 fn positive_int(v: &Value) -> Option<u64> {
@@ -1155,7 +1193,7 @@ fn validate_sampler(
                 ),
             ));
         }
-        let qpy = circuit
+        let (raw, qpy) = circuit
             .get("__value__")
             .and_then(Value::as_str)
             .ok_or_else(|| {
@@ -1166,7 +1204,7 @@ fn validate_sampler(
             })
             .and_then(|text| {
                 codec::unwrap_b64_zlib(text)
-                    .and_then(|raw| codec::read_qpy(&raw))
+                    .and_then(|raw| codec::read_qpy(&raw).map(|qpy| (raw, qpy)))
                     .map_err(|e| {
                         invalid(
                             inner,
@@ -1233,14 +1271,36 @@ fn validate_sampler(
                 &format!("the job asks for more than {MAX_SAMPLES} samples."),
             ));
         }
-        plans.push(PubPlan {
-            registers: qpy
-                .classical_registers()
-                .map(|r| (r.name.clone(), r.size))
+        // A PUB holds one circuit; anything the reader refuses takes the fallback.
+        let circuit = match qwarden_sim::qpy::parse(&raw) {
+            Ok(mut circuits) if circuits.len() == 1 => circuits.pop(),
+            _ => None,
+        };
+        let registers = match &circuit {
+            Some(c) => c
+                .cregs
+                .iter()
+                .map(|r| Field {
+                    name: r.name.clone(),
+                    size: u32::try_from(r.size).unwrap_or(u32::MAX),
+                    start: r.start,
+                })
                 .collect(),
+            None => qpy
+                .classical_registers()
+                .map(|r| Field {
+                    name: r.name.clone(),
+                    size: r.size,
+                    start: 0,
+                })
+                .collect(),
+        };
+        plans.push(PubPlan {
+            registers,
             shots,
             shape,
             circuit_metadata: qpy.metadata.clone(),
+            circuit,
         });
     }
     Ok(plans)
@@ -1360,7 +1420,8 @@ fn create_job(config: &IbmConfig, inner: &mut Inner, req: &RecordedRequest) -> R
             break candidate;
         }
     };
-    let result = sampler_result(&plans, &mut inner.rng);
+    let noise = noise_model(inner, backend);
+    let result = sampler_result(&plans, noise.as_deref(), &mut inner.rng);
     let private = body
         .get("private")
         .and_then(Value::as_bool)
@@ -1520,46 +1581,158 @@ fn cancel(inner: &mut Inner, id: &str) -> Reply {
     Reply::empty(204)
 }
 
-/// The SamplerV2 result of a job: GHZ-like samples (all classical bits equal) per PUB.
-fn sampler_result(plans: &[PubPlan], rng: &mut Rng) -> Value {
+/// The noise model jobs on `backend` run with (see the module docs), built once per backend.
+fn noise_model(inner: &mut Inner, backend: &IbmBackend) -> Option<Arc<NoiseModel>> {
+    inner
+        .noise
+        .entry(backend.name.clone())
+        .or_insert_with(|| {
+            let calibration = backend
+                .device_properties
+                .as_ref()
+                .unwrap_or(&backend.properties);
+            let text = serde_json::to_string(calibration).ok()?;
+            NoiseModel::from_ibm_properties(&text, None)
+                .ok()
+                .map(Arc::new)
+        })
+        .clone()
+}
+
+/// The most memory one PUB's simulation may take.
+const SIMULATION_MEMORY: u64 = 1 << 30;
+
+/// Counts of `shots` noisy runs of `circuit`, or `None` if the simulator refuses it.
+fn simulate(
+    circuit: &Circuit,
+    noise: Option<&NoiseModel>,
+    shots: u64,
+    seed: u64,
+) -> Option<Counts> {
+    // A barrier has no effect on the state, so one spanning the whole device must not keep idle
+    // qubits in the simulation.
+    let used: std::collections::BTreeSet<usize> = circuit
+        .instructions
+        .iter()
+        .filter(|i| !matches!(i, Instruction::Barrier { .. }))
+        .flat_map(Instruction::qubits)
+        .collect();
+    let mut circuit = circuit.clone();
+    circuit.instructions.retain_mut(|i| match i {
+        Instruction::Barrier { qubits } => {
+            qubits.retain(|q| used.contains(q));
+            !qubits.is_empty()
+        }
+        _ => true,
+    });
+    let (small, layout) = circuit.compact();
+    let opts = RunOptions {
+        shots,
+        seed,
+        threads: 0,
+        method: Method::Auto,
+        noise: noise.map(|m| m.remapped(&layout)),
+        memory_limit: SIMULATION_MEMORY,
+    };
+    qwarden_sim::run::run(&small, &opts).ok().map(|r| r.counts)
+}
+
+/// What one shot measured.
+enum Shot {
+    /// A simulated bitstring over the circuit's classical bits, bit 0 rightmost.
+    Bits(String),
+    /// The fallback: every classical bit the same.
+    All(bool),
+}
+
+impl Shot {
+    /// The shot's value of `field`, as BitArray stores it: big-endian bytes, the register's bit
+    /// 0 the lowest bit of the last byte.
+    fn bytes(&self, field: &Field) -> Vec<u8> {
+        let size = usize::try_from(field.size).unwrap_or(0);
+        let nbytes = size.div_ceil(8);
+        let mut out = vec![0u8; nbytes];
+        for j in 0..size {
+            let set = match self {
+                Shot::All(one) => *one,
+                Shot::Bits(bits) => field
+                    .start
+                    .checked_add(j)
+                    .and_then(|clbit| clbit.checked_add(1))
+                    .and_then(|end| bits.len().checked_sub(end))
+                    .and_then(|at| bits.as_bytes().get(at))
+                    .is_some_and(|b| *b == b'1'),
+            };
+            if set && let Some(byte) = out.get_mut(nbytes - 1 - j / 8) {
+                *byte |= 1 << (j % 8);
+            }
+        }
+        out
+    }
+}
+
+/// The shots of one PUB, in a random order: its simulated counts, else GHZ-like outcomes.
+fn sample(
+    plan: &PubPlan,
+    noise: Option<&NoiseModel>,
+    samples: u64,
+    rng: &mut Rng,
+) -> (Vec<Shot>, Vec<u32>) {
+    let counts = match &plan.circuit {
+        Some(c) if samples > 0 => simulate(c, noise, samples, rng.next_u64()),
+        _ => None,
+    };
+    let Some(counts) = counts else {
+        let order = (0..samples).map(|_| u32::from(rng.coin())).collect();
+        return (vec![Shot::All(false), Shot::All(true)], order);
+    };
+    let mut shots = Vec::with_capacity(counts.len());
+    let mut order = Vec::with_capacity(usize::try_from(samples).unwrap_or(0));
+    for (k, (bits, n)) in counts.into_iter().enumerate() {
+        let k = u32::try_from(k).unwrap_or(u32::MAX);
+        order.extend(std::iter::repeat_n(k, usize::try_from(n).unwrap_or(0)));
+        shots.push(Shot::Bits(bits));
+    }
+    // Counts come sorted by bitstring; a device returns its shots in the order they ran.
+    for i in (1..order.len()).rev() {
+        let j = usize::try_from(rng.next_u64() % (i as u64 + 1)).unwrap_or(0);
+        order.swap(i, j);
+    }
+    (shots, order)
+}
+
+/// The SamplerV2 result of a job: per PUB, noisy simulated samples, or GHZ-like ones (see the
+/// module docs).
+fn sampler_result(plans: &[PubPlan], noise: Option<&NoiseModel>, rng: &mut Rng) -> Value {
     let pub_results: Vec<Value> = plans
         .iter()
         .map(|plan| {
             let sets: u64 = plan.shape.iter().product();
-            let samples = usize::try_from(sets.saturating_mul(plan.shots)).unwrap_or(0);
-            let coins: Vec<bool> = (0..samples).map(|_| rng.coin()).collect();
+            let samples = sets.saturating_mul(plan.shots);
+            let (shots, order) = sample(plan, noise, samples, rng);
             let mut fields = Map::new();
-            for (name, size) in &plan.registers {
-                let nbytes = usize::try_from(size.div_ceil(8)).unwrap_or(0);
-                let ones: Vec<u8> = (0..nbytes)
-                    .map(|j| {
-                        // Byte j (big-endian) holds bits (nbytes-1-j)*8 .. +8 of the register.
-                        let low = (nbytes - 1 - j) * 8;
-                        let bits = usize::try_from(*size)
-                            .unwrap_or(0)
-                            .saturating_sub(low)
-                            .min(8);
-                        u8::try_from((1u16 << bits) - 1).unwrap_or(u8::MAX)
-                    })
-                    .collect();
-                let zeros = vec![0u8; nbytes];
-                let mut data = Vec::with_capacity(samples * nbytes);
-                for one in &coins {
-                    data.extend_from_slice(if *one { &ones } else { &zeros });
+            for field in &plan.registers {
+                let values: Vec<Vec<u8>> = shots.iter().map(|s| s.bytes(field)).collect();
+                let nbytes = usize::try_from(field.size.div_ceil(8)).unwrap_or(0);
+                let mut data = Vec::with_capacity(order.len().saturating_mul(nbytes));
+                for k in &order {
+                    if let Some(v) = values.get(*k as usize) {
+                        data.extend_from_slice(v);
+                    }
                 }
                 let mut shape = plan.shape.clone();
                 shape.push(plan.shots);
                 shape.push(nbytes as u64);
                 let npy = codec::write_npy_u8(&shape, &data);
                 fields.insert(
-                    name.clone(),
+                    field.name.clone(),
                     json!({"__type__": "BitArray", "__value__": {
                         "array": {"__type__": "ndarray", "__value__": codec::wrap_b64_zlib(&npy)},
-                        "num_bits": size,
+                        "num_bits": field.size,
                     }}),
                 );
             }
-            let names: Vec<&String> = plan.registers.iter().map(|(n, _)| n).collect();
+            let names: Vec<&String> = plan.registers.iter().map(|f| &f.name).collect();
             json!({"__type__": "SamplerPubResult", "__value__": {
                 "data": {"__type__": "DataBin", "__value__": {
                     "field_names": names,

@@ -79,6 +79,11 @@ pub enum Command {
     /// quantum SDKs checked against their RECORD hashes, and which provider configuration files
     /// exist (never their content). `inventory diff` shows the drift between two.
     Inventory(InventoryArgs),
+    /// List, show, verify, export and re-run the reproducibility bundle each job leaves: a signed
+    /// in-toto statement of the circuit, calibration, environment, seeds, results and the
+    /// ledger proof of the job's submission.
+    #[command(subcommand)]
+    Bundle(BundleCommand),
     /// Probe what this machine offers the sandbox (user namespaces, Landlock, seccomp, overlay,
     /// cgroups) with a real minimal sandbox, and print the fix for anything missing.
     Doctor {
@@ -97,6 +102,115 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out_dir: Option<PathBuf>,
     },
+}
+
+/// Where a bundle comes from and which keys check it.
+#[derive(Debug, Args)]
+pub struct BundleSource {
+    /// A bundle id (or 8+ hex digits of one), a job id, or an exported `.tar` archive.
+    pub bundle: String,
+    /// The workstation's public key (an `ssh-ed25519` line, or a file holding one) [default: this
+    /// workstation's own]
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
+    /// The ledger's verification key (a vkey string or a file holding one) [default: derived from
+    /// this workstation's ledger signing key]
+    #[arg(long, value_name = "VKEY")]
+    pub log_key: Option<String>,
+    /// For an archive: trust the two keys inside it. This only shows the archive is consistent
+    /// with itself; compare the keys with ones you got from the workstation's owner.
+    #[arg(long)]
+    pub archive_keys: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// List this workstation's bundles, oldest first.
+    List {
+        /// Only the bundles of this session.
+        #[arg(long, value_name = "ID")]
+        session: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what a bundle says: the job, circuit, calibration, environment, counts and ledger
+    /// entry (its signature is checked first).
+    Show {
+        #[command(flatten)]
+        source: BundleSource,
+        /// Print the verified in-toto statement as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify a bundle offline: the workstation's signature, every object it names, the ledger
+    /// inclusion proof of the job's submission, and that the bundle says what the ledger
+    /// recorded. Exit 0 valid, 6 not.
+    Verify {
+        #[command(flatten)]
+        source: BundleSource,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a bundle with every object it names and the keys to check it as one tar archive.
+    Export {
+        /// A bundle id (or 8+ hex digits of one) or a job id.
+        bundle: String,
+        /// The archive to write.
+        #[arg(short, long, value_name = "FILE.tar")]
+        output: PathBuf,
+    },
+    /// Make the bundle of a job recorded in the ledger whose results are in the store but which
+    /// has no bundle yet (a session that ended before it was made, a manual `qwarden submit`).
+    Create {
+        /// The job id.
+        job: String,
+    },
+    /// Show how the environment a bundle's session ran in differs from the one the same Python
+    /// now gives. Exit 0 no drift, 6 drift.
+    DiffEnv {
+        /// A bundle id (or 8+ hex digits of one) or a job id.
+        bundle: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-run a bundle's job on the local simulator with its archived circuit, calibration and
+    /// seed and say whether it reproduces: local jobs must give identical counts; provider jobs
+    /// are compared as distributions (TVD, Hellinger fidelity, a shot-noise threshold plus the
+    /// drift allowance) and called reproduced, drifted or diverged. The verdict is signed and
+    /// recorded in the ledger. Exit 0 reproduced or drifted, 6 diverged or not verifiable.
+    Rerun(RerunArgs),
+}
+
+/// `qwarden bundle rerun`.
+#[derive(Debug, Args)]
+pub struct RerunArgs {
+    /// A bundle id (or 8+ hex digits of one), a job id, or an exported `.tar` archive.
+    pub bundle: String,
+    /// The drift allowance, as a total variation distance.
+    #[arg(long, default_value_t = 0.1)]
+    pub drift: f64,
+    /// Re-run with this seed instead of the archived one.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Also re-run with today's calibration snapshot (IBM properties or IonQ characterization
+    /// JSON) and show how much of the difference it explains.
+    #[arg(long, value_name = "FILE")]
+    pub calibration: Option<PathBuf>,
+    /// The workstation's public key [default: this workstation's own]
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
+    /// The ledger's verification key [default: this workstation's]
+    #[arg(long, value_name = "VKEY")]
+    pub log_key: Option<String>,
+    /// For an archive: trust the two keys inside it.
+    #[arg(long)]
+    pub archive_keys: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `qwarden inventory`: take one, or with `diff` compare two.

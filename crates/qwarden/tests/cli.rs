@@ -29,6 +29,8 @@ mod support;
 mod approvals;
 #[path = "cli/audit.rs"]
 mod audit;
+#[path = "cli/bundles.rs"]
+mod bundles;
 #[path = "cli/check.rs"]
 mod check;
 #[path = "cli/docs.rs"]

@@ -26,6 +26,8 @@ pub enum Item {
     /// An event of the job gateway or the session's handles (the recorder adds the session and
     /// the agent).
     Gateway(Box<Event>),
+    /// A job's results: the recorder makes its bundle once its submission is in the log.
+    Completed(Box<qwarden_gateway::record::Completed>),
 }
 
 /// What the recorder saw while the agent ran.
@@ -172,6 +174,7 @@ pub fn record_all(
     checkpoints: CheckpointPolicy,
     session: &str,
     agent: &str,
+    bundler: &mut crate::bundles::Bundler,
 ) -> Result<Recorded, String> {
     let ledger = LedgerHome::new(state)
         .open(checkpoints)
@@ -191,8 +194,15 @@ pub fn record_all(
             }
         }
         let mut entries = Vec::with_capacity(batch.len());
+        // (offset in `entries`, provider, job id) of each job submission in the batch.
+        let mut submissions = Vec::new();
+        let mut completions = Vec::new();
         for item in &batch {
             let e = match item {
+                Item::Completed(c) => {
+                    completions.push(c);
+                    continue;
+                }
                 Item::Event(e) => (**e).clone(),
                 Item::Observed(o) => {
                     if !rec.count(o) {
@@ -211,13 +221,35 @@ pub fn record_all(
                     crate::net::event(d).with_session(session).with_agent(agent)
                 }
             };
+            if let qwarden_ledger::event::Body::JobSubmit(j) = &e.body
+                && let Some(id) = &j.job_id
+            {
+                submissions.push((entries.len(), j.provider.clone(), id.clone()));
+            }
             entries.push(encode(e, &mut cas, session, agent)?);
         }
-        if entries.is_empty() {
-            continue;
+        if !entries.is_empty() {
+            let first = ledger.append_all(&entries).map_err(|e| e.to_string())?;
+            rec.first_index.get_or_insert(first);
+            for (offset, provider, id) in submissions {
+                if let Some(entry) = entries.get(offset) {
+                    bundler.submitted(&provider, &id, first + offset as u64, entry.clone());
+                }
+            }
         }
-        let first = ledger.append_all(&entries).map_err(|e| e.to_string())?;
-        rec.first_index.get_or_insert(first);
+        // Bundles prove their submission against the checkpoint just written, so they are made
+        // only now, and recorded in a batch of their own.
+        let mut made = Vec::new();
+        for c in completions {
+            let status = bundler
+                .complete(&ledger, &mut cas, c)
+                .with_session(session)
+                .with_agent(agent);
+            made.push(encode(status, &mut cas, session, agent)?);
+        }
+        if !made.is_empty() {
+            ledger.append_all(&made).map_err(|e| e.to_string())?;
+        }
     }
     // One entry per kind of refusal that was too frequent to record one by one.
     let mut flooded = Vec::new();

@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 use std::sync::mpsc::SyncSender;
 
-use qwarden_gateway::record::{JobSink, Refused, Submitted};
+use qwarden_gateway::record::{Completed, JobSink, Refused, Submitted};
 use qwarden_gateway::server::Authenticator;
 use qwarden_ledger::cas::Digest;
 use qwarden_ledger::event::{Credential, CredentialAction, Event, JobSubmit, Timestamp, Violation};
@@ -236,6 +236,10 @@ impl JobSink for LedgerJobs {
 
     fn refused(&self, job: Refused) {
         self.send(refused_event(job));
+    }
+
+    fn completed(&self, job: Completed) {
+        self.queue.send(Item::Completed(Box::new(job)));
     }
 }
 

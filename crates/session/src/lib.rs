@@ -7,6 +7,7 @@
 //! status is the session's.
 
 pub mod approvals;
+pub mod bundles;
 mod cgroup;
 mod devices;
 mod doctor;
@@ -512,6 +513,9 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
         "mounts": plan.mounts.len(),
         "limits": plan.limits,
     }));
+    // The environment manifest is taken while the agent runs; the first bundle waits for it.
+    let environment_job =
+        bundles::take_environment(&opts.state_dir, &plan.env, grant.tier.to_string());
     let env_event = events::env_change(&plan.env)
         .with_session(&session)
         .with_agent(&grant.agent.name);
@@ -627,8 +631,19 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
         let agent = grant.agent.name.clone();
         let state = opts.state_dir.clone();
         let checkpoints = opts.checkpoints;
+        let mut bundler = bundles::Bundler::new(
+            &state,
+            qwarden_bundle::job::SessionInfo {
+                id: session.clone(),
+                agent: agent.clone(),
+                manifest_digest: grant.manifest_digest.clone(),
+                tier: grant.tier.to_string(),
+            },
+            environment_job,
+        );
         std::thread::spawn(move || {
-            let recorded = events::record_all(&rx, &state, checkpoints, &session, &agent);
+            let recorded =
+                events::record_all(&rx, &state, checkpoints, &session, &agent, &mut bundler);
             if recorded.is_err() {
                 // The log cannot be written: nothing the agent does from here would be on record.
                 let _ = qwarden_sandbox::sys::kill(init_pid, qwarden_sandbox::sys::SIGKILL);

@@ -21,6 +21,7 @@
 //! statuses qiskit-ibm-runtime does not retry: a refusal is a `400`, `401`, `403`, `404` or `413`.
 
 mod pubs;
+pub mod results;
 mod token;
 
 use std::sync::Arc;
@@ -41,7 +42,7 @@ use qwarden_approvals::JobAction;
 use crate::admission::{JobRequest, Refusal};
 use crate::gate::{Outgoing, Resolved, swap_id};
 use crate::ionq::{canonical_json, safe_query, safe_segment};
-use crate::record::{Refused, Submitted};
+use crate::record::{Completed, Refused, Submitted};
 use crate::server::State;
 use crate::upstream::Answer;
 use crate::upstream::ibm::{IbmUpstream, relayed_error};
@@ -292,11 +293,41 @@ pub async fn handle(req: Request<Incoming>, state: Arc<State>) -> Response<Full<
                 );
             }
             match up.call(method.clone(), &target, None).await {
-                Ok(a) => relay(a, "reading the job"),
+                Ok(a) => {
+                    if rest_is_results(&method, &segments) {
+                        completed(&state, api, id, &a);
+                    }
+                    relay(a, "reading the job")
+                }
                 Err(e) => upstream_err(e),
             }
         }
         _ => not_found(),
+    }
+}
+
+fn rest_is_results(method: &Method, segments: &[&str]) -> bool {
+    method == Method::GET && matches!(segments, ["jobs", _, "results"])
+}
+
+/// Reports the results of IBM job `real` to the sink the first time they are read whole: the
+/// session makes the job's bundle from them. Results that cannot be counted are still relayed
+/// to the agent, and the job simply gets no bundle.
+fn completed(state: &State, api: &IbmApi, real: &str, answer: &Answer) {
+    if answer.status != 200 {
+        return;
+    }
+    let Ok(pubs) = results::sampler_counts(&answer.body) else {
+        return;
+    };
+    if api.upstream.first_completion(real) {
+        state.sink.completed(Completed {
+            provider: api.provider().to_owned(),
+            api: "ibm",
+            job_id: real.to_owned(),
+            results: answer.body.to_vec(),
+            counts: pubs.into_iter().map(|p| p.joined).collect(),
+        });
     }
 }
 
@@ -513,9 +544,13 @@ async fn submit(state: &State, api: &IbmApi, body: &[u8]) -> Response<Full<Bytes
         .map(|p| p.get(0).cloned().unwrap_or(Value::Null))
         .collect();
     let cost = job.get("cost").map(|c| format!("{c} s"));
+    let circuit = canonical_json(&Value::Array(pub_circuits));
+    let circuit_digest = sha256(&circuit);
+    // The circuits as submitted, named by the digest the ledger records, for the job's bundle.
+    api.upstream.keep(circuit).await;
     let job = Outgoing {
         backend: backend.clone(),
-        circuit_digest: sha256(&canonical_json(&Value::Array(pub_circuits))),
+        circuit_digest,
         request_digest: sha256(body),
         forwarded: match serde_json::to_vec(&Value::Object(job)) {
             Ok(f) => f,
@@ -668,7 +703,12 @@ async fn held(
     }
     match api.upstream.call(method.clone(), &target, None).await {
         // The agent knows the job by the held id: IBM's id is swapped back in the answer.
-        Ok(a) if (200..300).contains(&a.status) => respond(a.status, swap_id(&a.body, &real, id)),
+        Ok(a) if (200..300).contains(&a.status) => {
+            if method == Method::GET && rest == ["results"] {
+                completed(state, api, &real, &a);
+            }
+            respond(a.status, swap_id(&a.body, &real, id))
+        }
         Ok(a) => relay(a, "reading the job"),
         Err(e) => upstream_err(e),
     }

@@ -56,6 +56,7 @@ pub struct IbmUpstream {
     calibrations: Arc<dyn CalibrationStore>,
     token: tokio::sync::Mutex<Option<(Secret, Instant)>>,
     jobs: Mutex<HashSet<String>>,
+    completed: Mutex<HashSet<String>>,
 }
 
 /// The credentials of one upstream call, for scrubbing what comes back.
@@ -93,6 +94,7 @@ impl IbmUpstream {
             calibrations,
             token: tokio::sync::Mutex::new(None),
             jobs: Mutex::new(HashSet::new()),
+            completed: Mutex::new(HashSet::new()),
         })
     }
 
@@ -117,6 +119,20 @@ impl IbmUpstream {
     /// Whether this session submitted job `id`.
     pub fn owns_job(&self, id: &str) -> bool {
         self.jobs.lock().map(|j| j.contains(id)).unwrap_or(false)
+    }
+
+    /// Whether the results of job `id` are seen for the first time (its bundle is made once).
+    pub(crate) fn first_completion(&self, id: &str) -> bool {
+        self.completed
+            .lock()
+            .map(|mut c| c.insert(id.to_owned()))
+            .unwrap_or(false)
+    }
+
+    /// Stores `bytes` (a circuit as submitted) where calibrations go, off the async runtime.
+    pub(crate) async fn keep(&self, bytes: Vec<u8>) {
+        let store = self.calibrations.clone();
+        let _ = tokio::task::spawn_blocking(move || store.put(&bytes)).await;
     }
 
     fn remember(&self, id: &str) {

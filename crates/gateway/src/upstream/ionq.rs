@@ -45,6 +45,9 @@ pub struct IonqUpstream {
     calibrations: Arc<dyn CalibrationStore>,
     default_shots: u64,
     jobs: Mutex<HashSet<String>>,
+    completed: Mutex<HashSet<String>>,
+    /// Each job's qubits and shots, to turn its probabilities into counts.
+    shapes: Mutex<std::collections::HashMap<String, (u32, u64)>>,
 }
 
 /// An upstream failure, ready to relay: the status for the agent and a message without the key.
@@ -73,6 +76,8 @@ impl IonqUpstream {
             calibrations,
             default_shots: IONQ_DEFAULT_SHOTS,
             jobs: Mutex::new(HashSet::new()),
+            completed: Mutex::new(HashSet::new()),
+            shapes: Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -102,6 +107,32 @@ impl IonqUpstream {
     /// Whether this session submitted job `id`.
     pub fn owns_job(&self, id: &str) -> bool {
         self.jobs.lock().map(|j| j.contains(id)).unwrap_or(false)
+    }
+
+    /// Whether the results of job `id` are seen for the first time (its bundle is made once).
+    pub(crate) fn first_completion(&self, id: &str) -> bool {
+        self.completed
+            .lock()
+            .map(|mut c| c.insert(id.to_owned()))
+            .unwrap_or(false)
+    }
+
+    /// Remembers job `id`'s qubits and shots.
+    pub(crate) fn note_shape(&self, id: &str, qubits: u32, shots: u64) {
+        if let Ok(mut s) = self.shapes.lock() {
+            s.insert(id.to_owned(), (qubits, shots));
+        }
+    }
+
+    /// Job `id`'s qubits and shots.
+    pub(crate) fn shape(&self, id: &str) -> Option<(u32, u64)> {
+        self.shapes.lock().ok().and_then(|s| s.get(id).copied())
+    }
+
+    /// Stores `bytes` (a circuit as submitted) where calibrations go, off the async runtime.
+    pub(crate) async fn keep(&self, bytes: Vec<u8>) {
+        let store = self.calibrations.clone();
+        let _ = tokio::task::spawn_blocking(move || store.put(&bytes)).await;
     }
 
     fn remember(&self, id: &str) {

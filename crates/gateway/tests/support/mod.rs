@@ -18,7 +18,7 @@ use qwarden_approvals::store::Store;
 use qwarden_approvals::tally::{self, Vote};
 use qwarden_approvals::{ApprovalRequest, Decision, Subject};
 use qwarden_gateway::gate::{Gate, GateConfig, GateSink};
-use qwarden_gateway::record::{JobSink, Refused, Submitted};
+use qwarden_gateway::record::{Completed, JobSink, Refused, Submitted};
 use qwarden_gateway::server::Authenticator;
 use qwarden_gateway::upstream::ionq::{CalibrationStore, KeySource};
 use qwarden_policy::profile::Approver;
@@ -59,9 +59,12 @@ impl Authenticator for Handles {
     }
 }
 
-/// Every job submitted and refused.
+/// Every job submitted, refused and completed.
 #[derive(Default)]
-pub struct Sink(pub Mutex<(Vec<Submitted>, Vec<Refused>)>);
+pub struct Sink(
+    pub Mutex<(Vec<Submitted>, Vec<Refused>)>,
+    pub Mutex<Vec<Completed>>,
+);
 
 impl JobSink for Sink {
     fn submitted(&self, job: Submitted) {
@@ -70,9 +73,16 @@ impl JobSink for Sink {
     fn refused(&self, job: Refused) {
         self.0.lock().unwrap().1.push(job);
     }
+    fn completed(&self, job: Completed) {
+        self.1.lock().unwrap().push(job);
+    }
 }
 
 impl Sink {
+    #[allow(dead_code, reason = "not every test binary looks at completions")]
+    pub fn completions(&self) -> Vec<Completed> {
+        self.1.lock().unwrap().clone()
+    }
     pub fn submitted(&self) -> Vec<Submitted> {
         self.0.lock().unwrap().0.clone()
     }

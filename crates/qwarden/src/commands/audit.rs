@@ -93,7 +93,7 @@ pub fn vkey_text(arg: &str) -> Result<String, Failure> {
     Ok(arg.trim().to_owned())
 }
 
-fn note_verifier(arg: &str) -> Result<NoteVerifier, Failure> {
+pub(crate) fn note_verifier(arg: &str) -> Result<NoteVerifier, Failure> {
     let text = vkey_text(arg)?;
     NoteVerifier::from_vkey(&text).map_err(|e| {
         Failure::invalid(anyhow!(
@@ -136,7 +136,7 @@ fn witness_verifiers(args: &[String]) -> Result<Vec<CosignatureVerifier>, Failur
 /// workstation's own ledger — the key derived from its signing key. The ledger directory's own
 /// `log.vkey` is never trusted: whoever could rewrite the log could rewrite it too. A missing
 /// signing key for the home ledger is itself a finding (exit 6), not a reason to trust less.
-fn open_key(dirs: &Dirs, args: &LedgerArgs) -> Result<(PathBuf, NoteVerifier), Failure> {
+pub(crate) fn open_key(dirs: &Dirs, args: &LedgerArgs) -> Result<(PathBuf, NoteVerifier), Failure> {
     let home = LedgerHome::new(&dirs.state);
     let dir = args.ledger.clone().unwrap_or_else(|| home.dir.clone());
     if let Some(k) = &args.key {

@@ -2,6 +2,8 @@
 
 mod approvals;
 pub mod audit;
+mod bundle;
+mod bundle_env;
 mod doctor;
 mod init;
 mod inventory;
@@ -55,6 +57,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
                 Command::Approvals(cmd) => approvals::run(&dirs, cmd),
                 Command::Run(args) => return run::run(&dirs, &args),
                 Command::Inventory(args) => inventory::run(&dirs, args),
+                Command::Bundle(cmd) => bundle::run(&dirs, cmd),
                 Command::Doctor { json } => doctor::run(json),
                 Command::Submit(args) => submit::run(&dirs, &args),
                 Command::Completions { .. } | Command::Man { .. } => Ok(Code::Ok),

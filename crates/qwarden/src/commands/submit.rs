@@ -14,7 +14,7 @@ use anyhow::anyhow;
 use qwarden_gateway::admission::Admission;
 use qwarden_gateway::local;
 use qwarden_gateway::native::{Native, NativeError};
-use qwarden_gateway::record::{JobSink, Refused, Submitted};
+use qwarden_gateway::record::{Completed, JobSink, Refused, Submitted};
 use qwarden_ledger::event::Event;
 use qwarden_policy::Outcome;
 use qwarden_policy::grant::{BackendGrant, QpuGrant};
@@ -100,11 +100,12 @@ struct Output<'a> {
     job_id: String,
     circuit_digest: String,
     calibration_digest: Option<String>,
+    bundle: Option<String>,
 }
 
-/// What the job path reports, kept until the job is done and then written to the ledger.
-#[derive(Default)]
-struct Collected(Mutex<Vec<Event>>);
+/// What the job path reports, kept until the job is done and then written to the ledger; the
+/// results go to the CAS (`cas`) so the job's bundle can be made from the ledger.
+struct Collected(Mutex<Vec<Event>>, std::path::PathBuf);
 
 impl JobSink for Collected {
     fn submitted(&self, job: Submitted) {
@@ -117,6 +118,29 @@ impl JobSink for Collected {
     fn refused(&self, job: Refused) {
         if let Ok(mut events) = self.0.lock() {
             events.push(qwarden_session::refused_event(job));
+        }
+    }
+
+    fn completed(&self, job: Completed) {
+        let Ok(mut cas) = qwarden_ledger::cas::DirCas::open(&self.1) else {
+            return;
+        };
+        if let Ok(mut events) = self.0.lock() {
+            // The job's submission was reported just before; it names the backend.
+            let backend = events
+                .iter()
+                .find_map(|e| match &e.body {
+                    qwarden_ledger::event::Body::JobSubmit(s)
+                        if s.job_id.as_deref() == Some(job.job_id.as_str()) =>
+                    {
+                        Some(s.backend.clone())
+                    }
+                    _ => None,
+                })
+                .unwrap_or_default();
+            events.push(qwarden_session::bundles::completion_event(
+                &mut cas, &job, &backend,
+            ));
         }
     }
 }
@@ -171,7 +195,7 @@ pub fn run(dirs: &Dirs, args: &SubmitArgs) -> Result<Code, Failure> {
     let native = Native::new(args.threads).with_calibrations(Arc::new(
         qwarden_session::CasCalibrations::new(dirs.state.join("cas")),
     ));
-    let sink = Collected::default();
+    let sink = Collected(Mutex::default(), dirs.state.join("cas"));
     let ran = native.run(&body, &Admission::new(human_grant()), &sink, None);
     record(dirs, sink);
     let calibration_path = || {
@@ -198,6 +222,7 @@ pub fn run(dirs: &Dirs, args: &SubmitArgs) -> Result<Code, Failure> {
     })?;
     let result: Job = serde_json::from_value(job)
         .map_err(|e| Failure::internal(anyhow!("the job's record is unreadable: {e}")))?;
+    let bundle = bundle(dirs, &result.id);
     if args.json {
         crate::output::json(&Output {
             circuit: args.file.display().to_string(),
@@ -212,6 +237,7 @@ pub fn run(dirs: &Dirs, args: &SubmitArgs) -> Result<Code, Failure> {
             job_id: result.id.clone(),
             circuit_digest: result.circuit_digest.clone(),
             calibration_digest: result.calibration_digest.clone(),
+            bundle,
         })?;
         return Ok(Code::Ok);
     }
@@ -239,5 +265,32 @@ pub fn run(dirs: &Dirs, args: &SubmitArgs) -> Result<Code, Failure> {
         ]);
     }
     table.write(&mut out)?;
+    if let Some(b) = bundle {
+        writeln!(out, "bundle {b}")?;
+    }
     Ok(Code::Ok)
+}
+
+/// Makes the job's reproducibility bundle from what was just recorded; a failure is a warning
+/// (the job has run and is in the ledger; `qwarden bundle create` can try again).
+fn bundle(dirs: &Dirs, job: &str) -> Option<String> {
+    let made = crate::commands::policy::load_profile(dirs, None, None)
+        .map_err(|e| e.to_string())
+        .and_then(|p| {
+            qwarden_session::bundles::create_from_ledger(
+                &dirs.state,
+                crate::record::checkpoint_policy(&p.profile),
+                job,
+            )
+        });
+    match made {
+        Ok(m) => Some(m.id),
+        Err(e) => {
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "qwarden: warning: no reproducibility bundle was made for job {job}: {e}"
+            );
+            None
+        }
+    }
 }

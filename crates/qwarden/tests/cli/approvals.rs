@@ -377,9 +377,17 @@ sessiontest!(
         let ended: Vec<&str> = entries
             .iter()
             .filter(|e| e["kind"] == "job.status")
-            .map(|e| e["provider_state"].as_str().unwrap())
+            .filter_map(|e| e["provider_state"].as_str())
             .collect();
         assert_eq!(ended, ["approval-ran", "approval-denied"]);
+        // The job that ran left its reproducibility bundle.
+        assert!(
+            entries.iter().any(|e| e["kind"] == "job.status"
+                && e["job_id"] == held[0].0.as_str()
+                && e["state"] == "completed"
+                && e["details"]["bundle"].is_string()),
+            "{entries:#?}"
+        );
     }
 );
 

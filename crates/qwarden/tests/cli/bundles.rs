@@ -1,0 +1,402 @@
+//! Reproducibility bundles from a real session: an agent submits a local job (native API) and an
+//! IBM job (through the gateway to the IBM double, approved by a human), fetches both results,
+//! and leaves one bundle per job. Each verifies, exports and re-verifies offline, fails on
+//! tampering, and re-runs: the local job to identical counts, the IBM job — whose device drifted
+//! from the calibration it last published — as `drifted`, explained by today's calibration.
+
+use serde_json::Value;
+
+use crate::run::{As, ledger, run, sessiontest, setup, summary};
+use crate::support::Env;
+
+const AGENT: &str = r#"[filesystem]
+read = ["."]
+write = ["src"]
+
+[runtime]
+spawn_processes = true
+
+[limits]
+memory_mb = 1024
+processes = 64
+
+[qpu]
+providers = ["local", "ibm"]
+backends = ["local:*", "ibm:ibm_lima"]
+max_shots = 5000
+
+[qpu.budget]
+shots = 20000
+jobs = 10
+"#;
+
+/// Runs the native job, submits the IBM job, prints `held ibm <id>`, waits on the FIFO `go`
+/// for the approval, then polls the IBM job to its end and fetches its results.
+const CLIENT: &str = r#"
+import json, os, sys, urllib.parse, urllib.request, urllib.error
+def call(method, url, body=None, headers=None, form=False):
+    data = None
+    if body is not None:
+        data = urllib.parse.urlencode(body).encode() if form else json.dumps(body).encode()
+    req = urllib.request.Request(url, method=method, data=data, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, json.loads(r.read().decode() or "null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read().decode() or "null")
+status, body = call("POST", os.environ["QWARDEN_GATEWAY_URL"] + "/v1/jobs", json.load(open(sys.argv[2])),
+    {"Authorization": "Bearer " + os.environ["QWARDEN_GATEWAY_TOKEN"], "Content-Type": "application/json"})
+print("native", status, body["id"], flush=True)
+_, token = call("POST", os.environ["IAM_URL"] + "/identity/token",
+    {"grant_type": "urn:ibm:params:oauth:grant-type:apikey", "apikey": os.environ["QISKIT_IBM_TOKEN"]},
+    {"Content-Type": "application/x-www-form-urlencoded"}, form=True)
+rt = os.environ["QISKIT_IBM_URL"]
+ibm = {"Authorization": "Bearer " + token["access_token"], "Service-CRN": os.environ["QISKIT_IBM_INSTANCE"],
+       "Content-Type": "application/json"}
+status, job = call("POST", rt + "/jobs", json.load(open(sys.argv[1])), ibm)
+print("held ibm", status, job["id"], flush=True)
+open("go").read()
+for _ in range(10):
+    _, state = call("GET", rt + "/jobs/" + job["id"], headers=ibm)
+    if state["state"]["status"] in ("Completed", "Failed", "Cancelled"):
+        break
+status, result = call("GET", rt + "/jobs/" + job["id"] + "/results", headers=ibm)
+print("ibm results", status, result["__type__"], flush=True)
+"#;
+
+/// The IBM Bell job qiskit-ibm-runtime sent, with `shots` shots.
+fn ibm_bell(shots: u64) -> Value {
+    let path = crate::support::repo_root()
+        .join("../shared/fixtures/provider-traffic/ibm-sampler-v2.jsonl");
+    let mut body = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|x| x["request"]["method"] == "POST" && x["request"]["path"] != "/identity/token")
+        .unwrap()["request"]["body"]
+        .clone();
+    body["params"]["pubs"][0][2] = shots.into();
+    body
+}
+
+fn lima_props() -> Value {
+    let text = std::fs::read_to_string(
+        qwarden_provider_doubles::ibm_fixtures_dir().join("props_lima.json"),
+    )
+    .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// `props` after the device's readout drifted: every qubit's readout error `extra` worse.
+fn drifted(mut props: Value, extra: f64) -> Value {
+    for qubit in props["qubits"].as_array_mut().unwrap() {
+        for item in qubit.as_array_mut().unwrap() {
+            let name = item["name"].as_str().unwrap_or_default().to_owned();
+            if matches!(
+                name.as_str(),
+                "readout_error" | "prob_meas0_prep1" | "prob_meas1_prep0"
+            ) {
+                let v = item["value"].as_f64().unwrap();
+                item["value"] = (v + extra).min(0.5).into();
+            }
+        }
+    }
+    props
+}
+
+fn point_profile_at(env: &Env, ibm: &qwarden_provider_doubles::IbmDouble) {
+    let profile = env.config.join("profile.toml");
+    let text = std::fs::read_to_string(&profile).unwrap();
+    let ibm_endpoints =
+        "endpoints = [\"https://quantum.cloud.ibm.com\", \"https://iam.cloud.ibm.com\"]";
+    assert!(text.contains(ibm_endpoints));
+    let text = text.replace(
+        ibm_endpoints,
+        &format!(
+            "endpoints = [\"{}\", \"{}\"]\ninstance = \"{}\"",
+            ibm.base_url(),
+            ibm.iam_url(),
+            ibm.instance_crn()
+        ),
+    );
+    std::fs::write(&profile, text).unwrap();
+}
+
+fn cas_path(env: &Env, digest: &str) -> std::path::PathBuf {
+    let hex = digest.trim_start_matches("sha256:");
+    env.state.join("cas/sha256").join(&hex[..2]).join(&hex[2..])
+}
+
+sessiontest!(
+    a_session_leaves_one_verifiable_reproducible_bundle_per_job,
+    |env, who| {
+        let mut config = qwarden_provider_doubles::IbmConfig::from_fixtures(
+            &qwarden_provider_doubles::ibm_fixtures_dir(),
+        )
+        .unwrap();
+        let device = drifted(lima_props(), 0.08);
+        for b in &mut config.backends {
+            if b.name == "ibm_lima" {
+                let mut d = device.clone();
+                d["backend_name"] = "ibm_lima".into();
+                b.device_properties = Some(d);
+            }
+        }
+        let ibm = qwarden_provider_doubles::IbmDouble::start(config);
+        setup(env, "staging", AGENT);
+        point_profile_at(env, &ibm);
+        let alice = env.keygen("ed25519", "alice");
+        let profile = env.config.join("profile.toml");
+        let mut text = std::fs::read_to_string(&profile).unwrap();
+        text = text.replace("desktop = true", "desktop = false");
+        text.push_str(&format!(
+            "\n[[approvers]]\nname = \"alice\"\nkey = \"{}\"\nroles = [\"approver\"]\n",
+            alice.public_key()
+        ));
+        std::fs::write(&profile, text).unwrap();
+        env.qwarden(["secrets", "init"]).run().success();
+        let key_file = env.scratch("ibm-key");
+        std::fs::write(&key_file, ibm.api_key()).unwrap();
+        env.qwarden(["secrets", "add", "ibm", "--provider", "ibm"])
+            .stdin_file(&key_file)
+            .run()
+            .success();
+        std::fs::remove_file(&key_file).unwrap();
+
+        std::fs::write(env.project.join("client.py"), CLIENT).unwrap();
+        std::fs::write(env.project.join("ibm_job.json"), ibm_bell(4000).to_string()).unwrap();
+        let native = serde_json::json!({
+            "backend": "local:noisy",
+            "qasm": "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[2];\ncreg c[2];\nh q[0];\ncx q[0],q[1];\nmeasure q -> c;\n",
+            "shots": 2000,
+            "seed": 11,
+            "calibration": lima_props(),
+        });
+        std::fs::write(env.project.join("native_job.json"), native.to_string()).unwrap();
+        let fifo = env.project.join("go");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let session = run(
+            env,
+            who,
+            &[
+                "--",
+                "python3",
+                "client.py",
+                "ibm_job.json",
+                "native_job.json",
+            ],
+        )
+        .spawn(&env.scratch("stderr"));
+        let native_line = session.line();
+        assert!(native_line.starts_with("native 201 "), "{native_line}");
+        let local_job = native_line.rsplit(' ').next().unwrap().to_owned();
+        let held = session.line();
+        assert!(held.starts_with("held ibm 200 "), "{held}");
+        let as_user = |args: &[&str]| {
+            if who == As::Unprivileged && crate::run::is_root() {
+                env.as_uid(65534, args)
+            } else {
+                env.qwarden(args)
+            }
+        };
+        let listed = as_user(&["approvals", "list", "--json"]).run();
+        listed.success();
+        let id = listed.json()[0]["id"].as_str().unwrap().to_owned();
+        as_user(&[
+            "approvals",
+            "approve",
+            &id,
+            "--key",
+            alice.private.to_str().unwrap(),
+        ])
+        .run()
+        .success();
+        std::fs::write(&fifo, "go").unwrap();
+        assert_eq!(session.line(), "ibm results 200 PrimitiveResult");
+        let mut session = session;
+        assert!(session.wait_for_eof());
+        let stderr = std::fs::read_to_string(env.scratch("stderr")).unwrap();
+        let s = summary(&stderr);
+        let ibm_job = ibm.jobs()[0].id.clone();
+
+        // One bundle per job, each named by a job.status entry of the session.
+        let listed = env.qwarden(["bundle", "list", "--json"]).run();
+        listed.success();
+        let bundles = listed.json();
+        let bundles = bundles.as_array().unwrap();
+        assert_eq!(bundles.len(), 2, "{bundles:#?}");
+        let bundle_of = |job: &str| -> String {
+            bundles
+                .iter()
+                .find(|b| b["job_id"] == job)
+                .unwrap_or_else(|| panic!("no bundle of {job}: {bundles:#?}"))["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        let (local_bundle, ibm_bundle) = (bundle_of(&local_job), bundle_of(&ibm_job));
+        let entries: Vec<Value> = ledger(env)
+            .into_iter()
+            .filter(|e| e["session"] == s["session"])
+            .collect();
+        for (job, bundle) in [(&local_job, &local_bundle), (&ibm_job, &ibm_bundle)] {
+            assert!(
+                entries.iter().any(|e| e["kind"] == "job.status"
+                    && e["job_id"] == job.as_str()
+                    && e["details"]["bundle"] == bundle.as_str()),
+                "no job.status naming {bundle}: {entries:#?}"
+            );
+        }
+
+        // Both verify, here and exported.
+        for bundle in [&local_bundle, &ibm_bundle] {
+            env.qwarden(["bundle", "verify", bundle])
+                .run()
+                .success()
+                .stdout_has("valid");
+        }
+        let shown = env.qwarden(["bundle", "show", &ibm_bundle, "--json"]).run();
+        shown.success();
+        let p = &shown.json()["predicate"];
+        assert_eq!(p["job"]["provider"], "ibm");
+        assert_eq!(p["circuit"]["format"], "qiskit-sampler-pubs");
+        assert_eq!(p["noise_model"], "device");
+        assert_eq!(p["session"]["id"], s["session"]);
+        // The session's environment (the Python its PATH leads to) is in both bundles, and has not
+        // drifted since.
+        let environment = p["environment"]["digest"].as_str().unwrap();
+        assert!(cas_path(env, environment).exists());
+        env.qwarden(["bundle", "diff-env", &local_bundle])
+            .run()
+            .success()
+            .stdout_has("no drift");
+        let archive = env.scratch("ibm.tar");
+        as_user(&[
+            "bundle",
+            "export",
+            &ibm_bundle,
+            "-o",
+            archive.to_str().unwrap(),
+        ])
+        .run()
+        .success();
+        env.qwarden(["bundle", "verify", archive.to_str().unwrap()])
+            .run()
+            .success()
+            .stdout_has("valid");
+
+        // Re-runs: the local job exactly; the IBM job drifted, explained by today's calibration.
+        let local = env
+            .qwarden(["bundle", "rerun", &local_bundle, "--json"])
+            .run();
+        local.success();
+        let report = &local.json()["report"];
+        assert_eq!(report["classification"], "reproduced");
+        assert_eq!(report["comparison"], "exact");
+        assert_eq!(report["circuits"][0]["tvd"], 0.0);
+        let changed = env
+            .qwarden(["bundle", "rerun", &local_bundle, "--seed", "12"])
+            .run();
+        changed.code(6);
+        let today = env.scratch("today.json");
+        std::fs::write(&today, device.to_string()).unwrap();
+        let remote = as_user(&[
+            "bundle",
+            "rerun",
+            &ibm_bundle,
+            "--calibration",
+            today.to_str().unwrap(),
+            "--json",
+        ])
+        .run();
+        remote.success();
+        let out = remote.json();
+        let report = &out["report"];
+        assert_eq!(report["comparison"], "statistical");
+        assert_eq!(report["classification"], "drifted", "{report:#}");
+        assert_eq!(
+            report["circuits"][0]["today"]["classification"],
+            "reproduced"
+        );
+        assert!(
+            report["explained_by_today"].as_f64().unwrap() > 0.5,
+            "{report:#}"
+        );
+        // Each verdict is signed, stored and recorded.
+        let verdict = out["verdict"].as_str().unwrap();
+        assert!(cas_path(env, verdict).exists());
+        let entries = ledger(env);
+        assert!(entries.iter().any(|e| e["kind"] == "job.submit"
+            && e["details"]["rerun_of"] == ibm_bundle.as_str()
+            && e["details"]["verdict"] == "drifted"));
+
+        // Tampering with any part is caught: the calibration snapshot, then the envelope itself.
+        let calibration = p["calibration"]["digest"].as_str().unwrap();
+        let path = cas_path(env, calibration);
+        let original = std::fs::read(&path).unwrap();
+        let mut perms = std::fs::metadata(&path).unwrap().permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perms.set_readonly(false);
+        std::fs::set_permissions(&path, perms).unwrap();
+        std::fs::write(&path, b"{}").unwrap();
+        env.qwarden(["bundle", "verify", &ibm_bundle])
+            .run()
+            .code(6)
+            .stdout_has("FAIL calibration");
+        std::fs::write(&path, &original).unwrap();
+        let envelope = cas_path(env, &ibm_bundle);
+        let text = std::fs::read_to_string(&envelope).unwrap();
+        let mut doc: Value = serde_json::from_str(&text).unwrap();
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut statement: Value =
+            serde_json::from_slice(&b64.decode(doc["payload"].as_str().unwrap()).unwrap()).unwrap();
+        statement["predicate"]["job"]["shots"] = 1.into();
+        doc["payload"] = b64.encode(serde_json::to_vec(&statement).unwrap()).into();
+        let forged = env.scratch("forged.tar");
+        // A forged envelope cannot even be filed under its id; in an archive it fails its signature.
+        let unpacked = env.scratch("unpacked");
+        std::fs::create_dir_all(&unpacked).unwrap();
+        assert!(
+            std::process::Command::new("tar")
+                .args([
+                    "xf",
+                    archive.to_str().unwrap(),
+                    "-C",
+                    unpacked.to_str().unwrap()
+                ])
+                .status()
+                .unwrap()
+                .success()
+        );
+        std::fs::write(unpacked.join("bundle.dsse.json"), doc.to_string()).unwrap();
+        let members = std::process::Command::new("tar")
+            .args(["tf", archive.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let members = String::from_utf8(members.stdout).unwrap();
+        assert!(
+            std::process::Command::new("tar")
+                .args([
+                    "cf",
+                    forged.to_str().unwrap(),
+                    "-C",
+                    unpacked.to_str().unwrap()
+                ])
+                .args(members.lines())
+                .status()
+                .unwrap()
+                .success()
+        );
+        env.qwarden(["bundle", "verify", forged.to_str().unwrap()])
+            .run()
+            .code(6)
+            .stdout_has("FAIL signature");
+    }
+);
