@@ -88,6 +88,7 @@
 //! an interpreter; see [`rebuild()`] for the steps. It refuses everything it cannot check before
 //! it installs anything.
 
+mod complete;
 mod drift;
 mod error;
 mod installed;
@@ -109,6 +110,7 @@ use sha2::{Digest as _, Sha256};
 use crate::inventory::python::{EnvKind, site_dirs};
 use crate::inventory::{Cpu, FileCheck, Kernel, Os};
 
+pub use complete::{CompletedLock, check_installed, complete_lock};
 pub use drift::{EnvChange, drift};
 pub use error::EnvironmentError;
 pub use rebuild::{InstalledWheel, Rebuilt, rebuild};

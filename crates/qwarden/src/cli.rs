@@ -188,7 +188,23 @@ pub enum BundleCommand {
 #[derive(Debug, Args)]
 pub struct RerunArgs {
     /// A bundle id (or 8+ hex digits of one), a job id, or an exported `.tar` archive.
-    pub bundle: String,
+    #[arg(required_unless_present = "session", conflicts_with = "session")]
+    pub bundle: Option<String>,
+    /// Re-run a whole session instead: rebuild its Python environment from the recorded
+    /// `pylock.toml`, offline, from the wheels in --wheels; run its command again in a sandbox
+    /// under the same signed manifest (--agent); and compare the files it wrote with the ones
+    /// the session wrote. Exit 0 the same, 6 different.
+    #[arg(long, value_name = "ID", requires_all = ["agent", "wheels"])]
+    pub session: Option<String>,
+    /// The agent manifest the session ran under (with --session; its digest must match).
+    #[arg(long, value_name = "AGENT", requires = "session")]
+    pub agent: Option<PathBuf>,
+    /// The wheels to rebuild the session's environment from (with --session).
+    #[arg(long, value_name = "DIR", requires = "session")]
+    pub wheels: Option<PathBuf>,
+    /// Keep the rebuilt environment afterwards (with --session).
+    #[arg(long, requires = "session")]
+    pub keep_env: bool,
     /// The drift allowance, as a total variation distance.
     #[arg(long, default_value_t = 0.1)]
     pub drift: f64,

@@ -43,15 +43,40 @@ pub fn workstation_key(state: &Path) -> Result<WorkstationKey, String> {
     Ok(key)
 }
 
-/// The session's environment manifest, being taken on another thread: its digest in the CAS.
-pub type EnvironmentJob = JoinHandle<Result<String, String>>;
+/// The session's environment manifest, being taken on another thread: its digest in the CAS
+/// once [`Environment::digest`] has waited for it. Shared by the recorder (for bundles) and the
+/// supervisor (for `session.end`).
+#[derive(Debug, Default)]
+pub struct Environment {
+    job: std::sync::Mutex<Option<JoinHandle<Result<String, String>>>>,
+    done: std::sync::OnceLock<Result<String, String>>,
+}
+
+impl Environment {
+    /// The manifest's digest, waiting for it the first time.
+    pub fn digest(&self) -> Result<String, String> {
+        self.done
+            .get_or_init(|| {
+                let job = self.job.lock().ok().and_then(|mut j| j.take());
+                match job {
+                    Some(job) => job
+                        .join()
+                        .unwrap_or_else(|_| Err("taking the environment manifest failed".into())),
+                    None => Err("no environment manifest was taken".into()),
+                }
+            })
+            .clone()
+    }
+}
+
+/// The shared handle on the session's environment manifest.
+pub type EnvironmentJob = std::sync::Arc<Environment>;
 
 /// Makes the session's bundles.
 pub struct Bundler {
     state: PathBuf,
     session: SessionInfo,
     environment: Option<EnvironmentJob>,
-    environment_digest: Option<Result<String, String>>,
     key: Option<Result<WorkstationKey, String>>,
     /// `(provider, job id)` → the `job.submit` entry's index and bytes.
     submissions: HashMap<(String, String), (u64, Vec<u8>)>,
@@ -65,7 +90,6 @@ impl Bundler {
             state: state.to_path_buf(),
             session,
             environment,
-            environment_digest: None,
             key: None,
             submissions: HashMap::new(),
         }
@@ -79,18 +103,10 @@ impl Bundler {
 
     /// The environment manifest's digest (waiting for it the first time).
     pub fn environment(&mut self) -> Result<String, String> {
-        if self.environment_digest.is_none() {
-            let r = match self.environment.take() {
-                Some(job) => job
-                    .join()
-                    .unwrap_or_else(|_| Err("taking the environment manifest failed".into())),
-                None => Err("no environment manifest was taken".into()),
-            };
-            self.environment_digest = Some(r);
+        match &self.environment {
+            Some(e) => e.digest(),
+            None => Err("no environment manifest was taken".into()),
         }
-        self.environment_digest
-            .clone()
-            .unwrap_or_else(|| Err("no environment manifest".into()))
     }
 
     /// Stores `job`'s results, makes its bundle, and returns the `job.status` event that records
@@ -396,5 +412,10 @@ pub fn take_environment(
                 .map(|d| d.to_string())
                 .map_err(|e| e.to_string())
         });
-    spawned.ok()
+    spawned.ok().map(|job| {
+        std::sync::Arc::new(Environment {
+            job: std::sync::Mutex::new(Some(job)),
+            done: std::sync::OnceLock::new(),
+        })
+    })
 }

@@ -639,7 +639,7 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
                 manifest_digest: grant.manifest_digest.clone(),
                 tier: grant.tier.to_string(),
             },
-            environment_job,
+            environment_job.clone(),
         );
         std::thread::spawn(move || {
             let recorded =
@@ -844,7 +844,12 @@ pub fn run(grant: &Grant, opts: &Options) -> Result<Summary, SessionError> {
             write_set_digest,
         },
     )
-    .with_details(serde_json::json!({ "warnings": warnings }));
+    .with_details(match environment_job.as_ref().map(|e| e.digest()) {
+        // The session's environment manifest, for `bundle rerun --session` and `diff-env`.
+        Some(Ok(digest)) => serde_json::json!({ "warnings": warnings, "environment": digest }),
+        Some(Err(e)) => serde_json::json!({ "warnings": warnings, "environment_error": e }),
+        None => serde_json::json!({ "warnings": warnings }),
+    });
     end_events.push(end);
     let end_events: Vec<Event> = end_events
         .into_iter()

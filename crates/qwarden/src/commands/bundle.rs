@@ -29,7 +29,10 @@ pub fn run(dirs: &Dirs, cmd: BundleCommand) -> Result<Code, Failure> {
         BundleCommand::Export { bundle, output } => export(dirs, &bundle, &output),
         BundleCommand::Create { job } => create(dirs, &job),
         BundleCommand::DiffEnv { bundle, json } => super::bundle_env::diff_env(dirs, &bundle, json),
-        BundleCommand::Rerun(args) => rerun_cmd(dirs, &args),
+        BundleCommand::Rerun(args) => match &args.session {
+            Some(session) => super::bundle_env::rerun_session(dirs, session, &args),
+            None => rerun_cmd(dirs, &args),
+        },
     }
 }
 
@@ -414,7 +417,7 @@ struct RerunOutput<'a> {
 fn rerun_cmd(dirs: &Dirs, args: &RerunArgs) -> Result<Code, Failure> {
     let loaded = load(
         dirs,
-        &args.bundle,
+        args.bundle.as_deref().unwrap_or_default(),
         args.key.as_deref(),
         args.log_key.as_deref(),
         args.archive_keys,

@@ -400,3 +400,215 @@ sessiontest!(
             .stdout_has("FAIL signature");
     }
 );
+
+/// Builds a `py3-none-any` wheel of module `name` whose `__init__.py` is `body`.
+const MAKE_WHEEL: &str = r#"
+import base64, hashlib, sys, zipfile
+name, version, out, body = sys.argv[1:5]
+dist = f"{name}-{version}.dist-info"
+files = {
+    f"{name}/__init__.py": body.encode(),
+    f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
+    f"{dist}/WHEEL": b"Wheel-Version: 1.0\nGenerator: qwarden-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+}
+def row(path, data):
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"{path},sha256={digest},{len(data)}\n"
+files[f"{dist}/RECORD"] = ("".join(row(p, b) for p, b in files.items()) + f"{dist}/RECORD,,\n").encode()
+with zipfile.ZipFile(out, "w") as z:
+    for path, data in files.items():
+        z.writestr(zipfile.ZipInfo(path, (2020, 1, 1, 0, 0, 0)), data)
+"#;
+
+/// Debian's Python with a cleared environment (no pip configuration, no index).
+fn py(args: &[&str]) {
+    let out = std::process::Command::new("/usr/bin/python3")
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("PIP_NO_INDEX", "1")
+        .env("PIP_CONFIG_FILE", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python3 {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+const SESSION_AGENT: &str = r#"[filesystem]
+read = ["."]
+write = ["out"]
+
+[runtime]
+spawn_processes = true
+
+[limits]
+memory_mb = 1024
+processes = 64
+"#;
+
+sessiontest!(
+    a_session_reruns_from_its_lock_and_wheels_to_the_same_files,
+    |env, who| {
+        setup(env, "sandbox", SESSION_AGENT);
+        // The project's venv: one package, installed from a wheel by pip, as a person would.
+        let wheels = env.scratch("wheels");
+        std::fs::create_dir_all(&wheels).unwrap();
+        let wheel = wheels.join("qwtoy-1.0-py3-none-any.whl");
+        py(&[
+            "-c",
+            MAKE_WHEEL,
+            "qwtoy",
+            "1.0",
+            wheel.to_str().unwrap(),
+            "def answer():\n    return 'bell: 00 11'\n",
+        ]);
+        let venv = env.project.join(".venv");
+        py(&["-m", "venv", "--without-pip", venv.to_str().unwrap()]);
+        py(&[
+            "-m",
+            "pip",
+            "--python",
+            venv.join("bin/python").to_str().unwrap(),
+            "install",
+            "--no-index",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--quiet",
+            wheel.to_str().unwrap(),
+        ]);
+        std::fs::create_dir_all(env.project.join("out")).unwrap();
+        std::fs::write(
+        env.project.join("make.py"),
+        "import qwtoy, sys\nopen('out/result.txt', 'w').write(qwtoy.answer() + '\\n')\nprint(sys.prefix)\n",
+    )
+    .unwrap();
+        if who == As::Unprivileged && crate::run::is_root() {
+            // The session runs as nobody: it must be able to read the venv and write out/.
+            assert!(
+                std::process::Command::new("chmod")
+                    .args(["-R", "a+rwX", env.project.to_str().unwrap()])
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+        }
+        let path = format!(
+            "{}:{}",
+            venv.join("bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let out = run(env, who, &["--", "python3", "make.py"])
+            .env("PATH", &path)
+            .run();
+        out.success();
+        assert!(
+            out.stdout.contains(".venv"),
+            "the session's python3 is the venv's: {}",
+            out.stdout
+        );
+        let s = summary(&out.stderr);
+        let session = s["session"].as_str().unwrap().to_owned();
+        let entries = ledger(env);
+        let end = entries
+            .iter()
+            .find(|e| e["kind"] == "session.end" && e["session"] == session.as_str())
+            .unwrap();
+        let environment = end["details"]["environment"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{end:#}"));
+        assert!(cas_path(env, environment).exists());
+
+        // Re-run it: a fresh venv from the recorded lock and the wheel directory, the same command
+        // under the same manifest, the same output. The file is left as the session left it.
+        let agent = env.project.join("agent.toml");
+        let rerun = env
+            .qwarden([
+                "bundle",
+                "rerun",
+                "--session",
+                &session,
+                "--agent",
+                agent.to_str().unwrap(),
+                "--wheels",
+                wheels.to_str().unwrap(),
+                "--json",
+            ])
+            .run();
+        rerun.success();
+        let report = rerun.json();
+        assert_eq!(report["verdict"], "reproduced", "{report:#}");
+        assert_eq!(report["rebuilt"][0], "qwtoy-1.0-py3-none-any.whl");
+        let files = report["files"].as_array().unwrap();
+        assert!(
+            files
+                .iter()
+                .any(|f| f["path"].as_str().unwrap().ends_with("out/result.txt")
+                    && f["same"] == true),
+            "{report:#}"
+        );
+        assert!(
+            !env.project
+                .join(format!(
+                    ".qwarden-rerun-{}",
+                    &session[..16.min(session.len())]
+                ))
+                .exists(),
+            "the rebuilt environment is removed"
+        );
+
+        // A wheel of the same name that is not the one the session's environment was installed
+        // from is refused before anything runs: it installs other files.
+        let other = env.scratch("other-wheels");
+        std::fs::create_dir_all(&other).unwrap();
+        py(&[
+            "-c",
+            MAKE_WHEEL,
+            "qwtoy",
+            "1.0",
+            other.join("qwtoy-1.0-py3-none-any.whl").to_str().unwrap(),
+            "def answer():\n    return 'bell: 01 10'\n",
+        ]);
+        let refused = env
+            .qwarden([
+                "bundle",
+                "rerun",
+                "--session",
+                &session,
+                "--agent",
+                agent.to_str().unwrap(),
+                "--wheels",
+                other.to_str().unwrap(),
+            ])
+            .run();
+        refused.code(6);
+        assert!(
+            refused.stderr.contains("qwtoy 1.0 installed other files"),
+            "{}",
+            refused.stderr
+        );
+
+        // An output that changed since is a divergence.
+        std::fs::write(env.project.join("out/result.txt"), "tampered\n").unwrap();
+        std::fs::write(
+            env.project.join("make.py"),
+            "import random\nopen('out/result.txt', 'w').write(str(random.random()))\n",
+        )
+        .unwrap();
+        let diverged = env
+            .qwarden([
+                "bundle",
+                "rerun",
+                "--session",
+                &session,
+                "--agent",
+                agent.to_str().unwrap(),
+                "--wheels",
+                wheels.to_str().unwrap(),
+            ])
+            .run();
+        diverged.code(6).stdout_has("DIFFERENT");
+    }
+);
