@@ -84,6 +84,25 @@ pub enum Command {
     /// ledger proof of the job's submission.
     #[command(subcommand)]
     Bundle(BundleCommand),
+    /// Run the built-in red-team suite: simulated agent attacks (credential theft, exfiltration,
+    /// sandbox escapes, job-gateway abuse, ledger tampering, …), each in a real session on a
+    /// scratch workstation with planted canaries, and report for each whether it was blocked,
+    /// whether the ledger recorded it, and by which control. Exit 0 when every attack was
+    /// blocked and recorded, 6 otherwise.
+    Redteam {
+        /// The tier to attack [default: all three]
+        #[arg(long, value_enum)]
+        tier: Option<TierArg>,
+        /// Run only these attacks (repeat; `qwarden redteam --list` names them).
+        #[arg(long = "attack", value_name = "ID")]
+        attacks: Vec<String>,
+        /// List the attacks and what stops each, without running them.
+        #[arg(long)]
+        list: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Probe what this machine offers the sandbox (user namespaces, Landlock, seccomp, overlay,
     /// cgroups) with a real minimal sandbox, and print the fix for anything missing.
     Doctor {

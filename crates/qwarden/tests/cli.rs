@@ -53,6 +53,8 @@ mod pipes;
 mod policies;
 #[path = "cli/providers.rs"]
 mod providers;
+#[path = "cli/redteam.rs"]
+mod redteam;
 #[path = "cli/refusals.rs"]
 mod refusals;
 #[path = "cli/run.rs"]

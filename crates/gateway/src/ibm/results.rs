@@ -163,7 +163,7 @@ pub enum ResultsError {
         at: String,
         /// The shape, as a Python tuple.
         shape: String,
-        /// The bytes the shape needs (`None` if it overflows).
+        /// The bytes the shape needs, or `more than 2^64`.
         expected: String,
         /// The bytes there are.
         found: usize,

@@ -9,6 +9,7 @@ mod init;
 mod inventory;
 mod manifest;
 mod policy;
+mod redteam;
 mod run;
 pub mod secrets;
 mod submit;
@@ -59,6 +60,12 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
                 Command::Inventory(args) => inventory::run(&dirs, args),
                 Command::Bundle(cmd) => bundle::run(&dirs, cmd),
                 Command::Doctor { json } => doctor::run(json),
+                Command::Redteam {
+                    tier,
+                    attacks,
+                    list,
+                    json,
+                } => redteam::run(tier, &attacks, list, json),
                 Command::Submit(args) => submit::run(&dirs, &args),
                 Command::Completions { .. } | Command::Man { .. } => Ok(Code::Ok),
             };

@@ -1,0 +1,84 @@
+//! `qwarden redteam` on this machine: every attack of the catalogue, in real sessions on a
+//! scratch workstation of each tier, is blocked and recorded.
+
+use serde_json::Value;
+
+use crate::run::is_root;
+
+fn findings(out: &Value) -> Vec<&Value> {
+    out["findings"].as_array().unwrap().iter().collect()
+}
+
+qwtest!(every_attack_is_blocked_and_recorded_in_every_tier, |env| {
+    let out = env.qwarden(["redteam", "--json"]).run();
+    let report = out.json();
+    let all = findings(&report);
+    assert_eq!(all.len(), 3 * 20, "{report:#}");
+    for tier in ["sandbox", "staging", "prod"] {
+        assert_eq!(all.iter().filter(|f| f["tier"] == tier).count(), 20);
+    }
+    for f in &all {
+        assert_eq!(f["blocked"], true, "{f:#}");
+    }
+    // Without cgroups (an unprivileged user) a fork bomb is held by rlimits but not recorded:
+    // the scorecard says so and fails, which is the honest answer.
+    let unrecorded: Vec<&&Value> = all.iter().filter(|f| f["recorded"] != true).collect();
+    if is_root() {
+        assert!(unrecorded.is_empty(), "{unrecorded:#?}");
+        out.success();
+        assert_eq!(report["held"], true);
+    } else {
+        assert!(
+            unrecorded.iter().all(|f| f["attack"] == "fork-bomb"),
+            "{unrecorded:#?}"
+        );
+        if !unrecorded.is_empty() {
+            out.code(6);
+        }
+    }
+});
+
+qwtest!(an_unprivileged_user_gets_an_honest_scorecard, |env| {
+    if !is_root() {
+        return;
+    }
+    let out = env
+        .as_uid(65534, ["redteam", "--tier", "staging", "--json"])
+        .run();
+    let report = out.json();
+    let all = findings(&report);
+    assert_eq!(all.len(), 20, "{report:#}");
+    assert!(all.iter().all(|f| f["blocked"] == true), "{report:#}");
+    for f in all.iter().filter(|f| f["attack"] != "fork-bomb") {
+        assert_eq!(f["recorded"], true, "{f:#}");
+    }
+    let fork = all.iter().find(|f| f["attack"] == "fork-bomb").unwrap();
+    assert_eq!(
+        out.exit_code() == Some(0),
+        fork["recorded"] == true,
+        "the exit code follows the scorecard"
+    );
+});
+
+qwtest!(the_catalogue_is_listed_and_unknown_attacks_refused, |env| {
+    env.qwarden(["redteam", "--list"])
+        .run()
+        .success()
+        .stdout_has("credential-file-read")
+        .stdout_has("ledger-tampering")
+        .stdout_has("stopped by:");
+    env.qwarden(["redteam", "--attack", "nope"])
+        .run()
+        .code(2)
+        .stderr_has("no attack `nope`");
+    let one = env
+        .qwarden([
+            "redteam", "--tier", "sandbox", "--attack", "ptrace", "--json",
+        ])
+        .run();
+    one.success();
+    let report = one.json();
+    let only: Vec<&Value> = findings(&report);
+    assert_eq!(only.len(), 1);
+    assert_eq!(only[0]["control"], "seccomp");
+});
