@@ -84,6 +84,11 @@ pub enum Command {
     /// ledger proof of the job's submission.
     #[command(subcommand)]
     Bundle(BundleCommand),
+    /// A guided tour in about a minute, on a scratch staging workstation: an agent does real
+    /// work in a sandbox, a job waits for (and gets) your approval, three attacks are refused and
+    /// recorded, and the ledger and a reproducibility bundle are verified. Touches nothing of
+    /// yours. Exit 0 when every step did what it should.
+    Demo,
     /// Run the built-in red-team suite: simulated agent attacks (credential theft, exfiltration,
     /// sandbox escapes, job-gateway abuse, ledger tampering, …), each in a real session on a
     /// scratch workstation with planted canaries, and report for each whether it was blocked,

@@ -116,7 +116,8 @@ impl Lab {
         self.root().join("state")
     }
 
-    fn config(&self) -> PathBuf {
+    /// The lab's configuration directory.
+    pub fn config(&self) -> PathBuf {
         self.root().join("config")
     }
 
@@ -125,7 +126,8 @@ impl Lab {
         &self.tier
     }
 
-    fn write(&self, path: &Path, text: &str) -> Result<(), LabError> {
+    /// Writes `text` to `path`, making its directories.
+    pub fn write(&self, path: &Path, text: &str) -> Result<(), LabError> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(io("a lab directory"))?;
         }
@@ -188,7 +190,8 @@ impl Lab {
         Ok(())
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    /// `qwarden ARGS` in the lab (its configuration, state and home).
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(&self.qwarden);
         c.arg("--config-dir")
             .arg(self.config())
@@ -203,7 +206,8 @@ impl Lab {
         c
     }
 
-    fn qwarden(&self, args: &[&str]) -> Result<std::process::Output, LabError> {
+    /// Runs `qwarden ARGS` in the lab; an error unless it succeeds.
+    pub fn qwarden(&self, args: &[&str]) -> Result<std::process::Output, LabError> {
         let out = self.command(args).output().map_err(|e| LabError::Command {
             command: args.join(" "),
             reason: e.to_string(),
@@ -218,7 +222,7 @@ impl Lab {
     }
 
     /// Writes the agent manifest `body` (everything after `[agent]`) and signs it.
-    fn manifest(&self, name: &str, body: &str) -> Result<PathBuf, LabError> {
+    pub fn manifest(&self, name: &str, body: &str) -> Result<PathBuf, LabError> {
         let path = self.project().join("agent.toml");
         self.write(
             &path,
@@ -287,7 +291,7 @@ impl Lab {
     }
 
     /// The refusals recorded for session `id`.
-    fn recorded(&self, id: &str) -> Result<Vec<Recorded>, LabError> {
+    pub fn recorded(&self, id: &str) -> Result<Vec<Recorded>, LabError> {
         let home = LedgerHome::new(&self.state());
         let verifier = home
             .verifier()
@@ -353,7 +357,7 @@ impl Lab {
 }
 
 /// The JSON summary `qwarden run --json` writes last on standard error.
-fn summary(stderr: &str) -> Option<serde_json::Value> {
+pub fn summary(stderr: &str) -> Option<serde_json::Value> {
     let start = stderr
         .rfind("\n{\n")
         .map(|i| i + 1)

@@ -9,7 +9,11 @@
 //! to tell whether it got through; [`scorecard::run`] runs them and checks, from the agent's
 //! output and the lab's ledger, that each was blocked *and* recorded. Nothing here touches the
 //! real workstation's state: the lab lives in a temporary directory and is removed afterwards.
+//!
+//! [`demo`] uses the same kind of lab for `qwarden demo`: a narrated session of legitimate work,
+//! an approval, three refused attacks, and the ledger and a bundle verified at the end.
 
 pub mod catalogue;
+pub mod demo;
 pub mod lab;
 pub mod scorecard;

@@ -60,12 +60,13 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
                 Command::Inventory(args) => inventory::run(&dirs, args),
                 Command::Bundle(cmd) => bundle::run(&dirs, cmd),
                 Command::Doctor { json } => doctor::run(json),
+                Command::Demo => redteam::demo(),
                 Command::Redteam {
                     tier,
                     attacks,
                     list,
                     json,
-                } => redteam::run(tier, &attacks, list, json),
+                } => redteam::run(&dirs, tier, &attacks, list, json),
                 Command::Submit(args) => submit::run(&dirs, &args),
                 Command::Completions { .. } | Command::Man { .. } => Ok(Code::Ok),
             };

@@ -10,6 +10,48 @@ use qwarden_redteam::scorecard::{self, Finding, LEDGER_TAMPERING};
 use crate::cli::TierArg;
 use crate::exit::{Code, Failure};
 
+/// Where the last full run's scorecard is kept, for `qwarden posture`.
+pub fn last_run_path(dirs: &crate::dirs::Dirs) -> std::path::PathBuf {
+    dirs.state.join("redteam").join("last.json")
+}
+
+/// Keeps the scorecard of a full run (every attack) in `STATE/redteam/last.json`, atomically.
+/// A run of chosen attacks is not a red-team run of the workstation, so it is not kept. Failing
+/// to keep it is a warning: the run itself happened and was printed.
+fn remember(dirs: &crate::dirs::Dirs, findings: &[Finding], full: bool, failed: usize) {
+    if !full {
+        return;
+    }
+    let mut tiers: Vec<&str> = findings.iter().map(|f| f.tier.as_str()).collect();
+    tiers.dedup();
+    let record = serde_json::json!({
+        "time": time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        "tiers": tiers,
+        "attacks": findings.len(),
+        "failed": failed,
+        "held": failed == 0,
+        "findings": findings,
+    });
+    let path = last_run_path(dirs);
+    let written = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| {
+            let tmp = path.with_extension("json.tmp");
+            std::fs::write(&tmp, serde_json::to_vec_pretty(&record).unwrap_or_default())
+                .and_then(|()| std::fs::rename(&tmp, &path))
+        });
+    if let Err(e) = written {
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "qwarden: warning: cannot keep the scorecard in `{}`: {e}",
+            path.display()
+        );
+    }
+}
+
 fn tier_name(t: TierArg) -> &'static str {
     match t {
         TierArg::Sandbox => "sandbox",
@@ -20,6 +62,7 @@ fn tier_name(t: TierArg) -> &'static str {
 
 /// Runs `qwarden redteam`.
 pub fn run(
+    dirs: &crate::dirs::Dirs,
     tier: Option<TierArg>,
     only: &[String],
     list: bool,
@@ -68,6 +111,7 @@ pub fn run(
         findings.extend(scorecard::run(&exe, t, only).map_err(|e| Failure::internal(anyhow!(e)))?);
     }
     let failed = findings.iter().filter(|f| !f.held()).count();
+    remember(dirs, &findings, only.is_empty(), failed);
     let code = if failed == 0 {
         Code::Ok
     } else {
@@ -110,4 +154,13 @@ pub fn run(
         }
     )?;
     Ok(code)
+}
+
+/// Runs `qwarden demo`.
+pub fn demo() -> Result<Code, Failure> {
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::internal(anyhow!("cannot find the qwarden binary: {e}")))?;
+    let ok = qwarden_redteam::demo::run(&exe, &mut std::io::stdout().lock())
+        .map_err(|e| Failure::internal(anyhow!(e)))?;
+    Ok(if ok { Code::Ok } else { Code::Verification })
 }

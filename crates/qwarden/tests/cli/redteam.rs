@@ -82,3 +82,28 @@ qwtest!(the_catalogue_is_listed_and_unknown_attacks_refused, |env| {
     assert_eq!(only.len(), 1);
     assert_eq!(only[0]["control"], "seccomp");
 });
+
+qwtest!(the_demo_runs_the_whole_flow_and_says_so, |env| {
+    let runs = if is_root() {
+        vec![
+            env.qwarden(["demo"]).run(),
+            env.as_uid(65534, ["demo"]).run(),
+        ]
+    } else {
+        vec![env.qwarden(["demo"]).run()]
+    };
+    for out in runs {
+        out.success()
+            .stdout_has("2. It edits code in its scope")
+            .stdout_has("approved.")
+            .stdout_has("The held job ran once approved")
+            .stdout_has("refused (the credential guard)")
+            .stdout_has("refused (the egress proxy")
+            .stdout_has("refused (the project is read-only")
+            .stdout_has("`qwarden bundle verify` the approved job's bundle: valid")
+            .stdout_has("verdict: reproduced")
+            .stdout_has("Every step did what it should")
+            .stdout_lacks("GOT THROUGH")
+            .stdout_lacks("qwarden-canary-");
+    }
+});
