@@ -190,10 +190,16 @@ impl Admission {
             provider: provider.to_owned(),
             backend: backend.to_owned(),
         };
-        self.grant
-            .backends
-            .iter()
-            .any(|b| b.backend.covers(&wanted))
+        // The most specific entry decides: a backend a policy forbids by name is not shown even
+        // when a wildcard covers it.
+        match self.grant.backends.iter().find(|b| b.backend == wanted) {
+            Some(named) => named.outcome != Outcome::Deny,
+            None => self
+                .grant
+                .backends
+                .iter()
+                .any(|b| b.backend.covers(&wanted)),
+        }
     }
 
     /// Checks `job` and, if it is admitted, takes its share of the budget.
@@ -203,11 +209,18 @@ impl Admission {
             backend: job.backend.clone(),
         };
         let name = format!("{}:{}", job.provider, job.backend);
+        // A backend granted by name (a policy decided it on its own) before any wildcard.
         let granted = self
             .grant
             .backends
             .iter()
-            .find(|b| b.backend.covers(&wanted))
+            .find(|b| b.backend == wanted)
+            .or_else(|| {
+                self.grant
+                    .backends
+                    .iter()
+                    .find(|b| b.backend.covers(&wanted))
+            })
             .ok_or_else(|| Refusal::BackendNotGranted {
                 backend: name.clone(),
                 granted: self.granted_list(),
@@ -285,6 +298,7 @@ impl Admission {
             .grant
             .backends
             .iter()
+            .filter(|b| b.outcome != Outcome::Deny)
             .map(|b| b.backend.to_string())
             .collect();
         if names.is_empty() {
@@ -461,5 +475,49 @@ mod tests {
             a.admit(&job("local", "x", &[(1, ShotSource::Circuit)])),
             Err(Refusal::JobBudget { budget: 3 })
         );
+    }
+
+    #[test]
+    fn a_backend_a_policy_named_is_decided_before_its_wildcard() {
+        let a = Admission::new(QpuGrant {
+            providers: vec![],
+            backends: vec![
+                backend("local:*", Outcome::Allow),
+                backend(
+                    "local:noisy",
+                    Outcome::NeedsApproval {
+                        second_factor: false,
+                    },
+                ),
+                backend("ibm:*", Outcome::Allow),
+                backend("ibm:ibm_brisbane", Outcome::Deny),
+            ],
+            max_shots: 1000,
+            budget: Budget {
+                shots: 2500,
+                jobs: 3,
+            },
+        });
+        let job = |provider: &str, backend: &str| JobRequest {
+            provider: provider.into(),
+            backend: backend.into(),
+            circuits: vec![Shots {
+                count: 10,
+                source: ShotSource::Circuit,
+            }],
+        };
+        assert!(matches!(
+            a.admit(&job("local", "noisy")),
+            Err(Refusal::NeedsApproval { .. })
+        ));
+        assert!(a.admit(&job("local", "density")).is_ok());
+        assert!(matches!(
+            a.admit(&job("ibm", "ibm_brisbane")),
+            Err(Refusal::Denied { .. })
+        ));
+        assert!(a.admit(&job("ibm", "ibm_torino")).is_ok());
+        // A backend forbidden by name is not shown to the agent either.
+        assert!(!a.covers("ibm", "ibm_brisbane"));
+        assert!(a.covers("ibm", "ibm_torino") && a.covers("local", "noisy"));
     }
 }

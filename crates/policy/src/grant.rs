@@ -806,6 +806,7 @@ impl Evaluation<'_> {
                 (true, _) => Some(format!("up to {} shots per job", q.max_shots)),
                 (false, _) => None,
             };
+            let wildcard = (b.value.backend == "*").then_some(decision.outcome);
             items.push(GrantItem {
                 capability: Capability::Backend,
                 requested: b.value.to_string(),
@@ -813,8 +814,61 @@ impl Evaluation<'_> {
                 decision,
                 note,
             });
+            if let (Some(outcome), Some(kind)) = (wildcard.filter(|_| granted), kind) {
+                self.named_under_wildcard(&b.value, outcome, kind, &mut grant, items);
+            }
         }
         grant
+    }
+
+    /// The backends a policy names that the granted wildcard `wildcard` covers, each decided on
+    /// its own: where a policy makes one stricter than the wildcard (a `forbid`, an approval),
+    /// the grant holds that backend with its own outcome, which the gateway applies before the
+    /// wildcard's. Backends the manifest names itself are decided as requested already.
+    fn named_under_wildcard(
+        &self,
+        wildcard: &BackendRef,
+        outcome: Outcome,
+        kind: crate::profile::ProviderKind,
+        grant: &mut QpuGrant,
+        items: &mut Vec<GrantItem>,
+    ) {
+        let q = &self.manifest.qpu;
+        for name in self.engine.named_backends() {
+            let Some((provider, backend)) = name.split_once(':') else {
+                continue;
+            };
+            let named = BackendRef {
+                provider: provider.to_owned(),
+                backend: backend.to_owned(),
+            };
+            if !wildcard.covers(&named) || q.backends.iter().any(|r| r.value == named) {
+                continue;
+            }
+            let decision = self.decide(&self.submit_question(&named, q.max_shots, true));
+            if decision.outcome == outcome {
+                continue;
+            }
+            let granted = decision.outcome.is_granted();
+            grant.backends.push(BackendGrant {
+                backend: named.clone(),
+                kind,
+                outcome: if granted {
+                    decision.outcome
+                } else {
+                    Outcome::Deny
+                },
+            });
+            items.push(GrantItem {
+                capability: Capability::Backend,
+                requested: format!("{named} (through {wildcard})"),
+                granted: granted.then(|| named.to_string()),
+                decision,
+                note: Some(format!(
+                    "a policy decides {named} on its own, whatever {wildcard} allows"
+                )),
+            });
+        }
     }
 
     fn registry_question(&self, registry: Registry, requested: bool) -> Question {

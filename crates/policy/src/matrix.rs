@@ -342,6 +342,32 @@ pub struct PolicyEngine {
 }
 
 impl PolicyEngine {
+    /// Every backend (`provider:backend`) a policy names in its resource scope
+    /// (`resource == Qwarden::Backend::"ibm:ibm_brisbane"`, `resource in …`). A grant for
+    /// `provider:*` is decided once for the wildcard, so it also decides each of these on its own:
+    /// a policy about one backend must hold however the manifest asked for it.
+    pub fn named_backends(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .policies
+            .policies()
+            .filter_map(|p| match p.resource_constraint() {
+                cedar_policy::ResourceConstraint::Eq(uid)
+                | cedar_policy::ResourceConstraint::In(uid)
+                | cedar_policy::ResourceConstraint::IsIn(_, uid) => Some(uid),
+                _ => None,
+            })
+            .filter(|uid| uid.type_name().basename() == "Backend")
+            .map(|uid| uid.id().unescaped().to_owned())
+            .filter(|name| {
+                name.split_once(':')
+                    .is_some_and(|(_, b)| !b.is_empty() && b != "*")
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// The built-in matrix alone.
     pub fn builtin() -> Result<PolicyEngine, PolicyError> {
         PolicyEngine::load(&[])

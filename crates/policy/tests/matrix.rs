@@ -2816,3 +2816,66 @@ fn devices_listed_and_prod_approval() {
         );
     }
 }
+
+// =================================================================================================
+// Policies about one backend hold when the manifest asks for its provider's wildcard.
+
+#[test]
+fn a_policy_about_one_backend_holds_under_a_wildcard_request() {
+    let fx = Fx::new();
+    let engine = user(
+        "lab.cedar",
+        r#"@id("lab.no-brisbane")
+@reason("ibm_brisbane is reserved for calibration runs")
+forbid (principal, action == Qwarden::Action::"submit_job", resource == Qwarden::Backend::"ibm:ibm_brisbane");
+
+@id("lab.noisy-needs-approval")
+@mode("approval")
+@reason("noisy simulations are expensive")
+permit (principal, action == Qwarden::Action::"submit_job", resource == Qwarden::Backend::"local:noisy");
+"#,
+    )
+    .unwrap();
+    assert_eq!(engine.named_backends(), ["ibm:ibm_brisbane", "local:noisy"]);
+    let m = fx.manifest(
+        "[qpu]\nproviders = [\"local\", \"ibm\"]\nbackends = [\"local:*\", \"ibm:*\"]\nmax_shots = 1000\n\n[qpu.budget]\nshots = 5000\njobs = 10\n",
+    );
+    for tier in [Tier::Staging, Tier::Prod] {
+        let g = fx.grant(&m, &profile(tier, &Opts::default()), &engine);
+        let outcome = |name: &str| {
+            g.qpu
+                .backends
+                .iter()
+                .find(|b| b.backend.to_string() == name)
+                .map(|b| b.outcome)
+        };
+        // The named backends are decided on their own, whatever the wildcard allows.
+        assert_eq!(outcome("ibm:ibm_brisbane"), Some(Outcome::Deny), "{tier}");
+        assert!(
+            matches!(outcome("local:noisy"), Some(Outcome::NeedsApproval { .. })),
+            "{tier}: {:?}",
+            outcome("local:noisy")
+        );
+        assert_eq!(outcome("local:*"), Some(Outcome::Allow), "{tier}");
+        let item = g
+            .items
+            .iter()
+            .find(|i| i.requested == "ibm:ibm_brisbane (through ibm:*)")
+            .unwrap_or_else(|| panic!("{tier}: {:#?}", g.items));
+        assert!(item.granted.is_none());
+        assert!(
+            item.decision
+                .reasons
+                .iter()
+                .any(|r| r.contains("reserved for calibration")),
+            "{:?}",
+            item.decision.reasons
+        );
+    }
+    // Asked for by name, a backend is decided as asked: nothing is added.
+    let named = fx.manifest(
+        "[qpu]\nproviders = [\"local\"]\nbackends = [\"local:noisy\"]\nmax_shots = 1000\n\n[qpu.budget]\nshots = 5000\njobs = 10\n",
+    );
+    let g = fx.grant(&named, &profile(Tier::Staging, &Opts::default()), &engine);
+    assert_eq!(g.qpu.backends.len(), 1);
+}

@@ -34,7 +34,7 @@ spawn_processes = true
 
 [qpu]
 providers = ["local"]
-backends = ["local:statevector", "local:noisy"]
+backends = ["local:*"]
 max_shots = 4000
 
 [qpu.budget]
