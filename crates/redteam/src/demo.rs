@@ -42,8 +42,7 @@ shots = 20000
 jobs = 5
 "#;
 
-/// The calibration the held job runs under (IBM's published properties of ibm_lima).
-const LIMA: &str = include_str!("../../../examples/calibrations/ibm_lima_props.json");
+use crate::catalogue::LIMA;
 
 /// The agent. Each line it prints starts with a tag the narrator explains.
 const AGENT: &str = r##"import json, os, sys, time, urllib.request, urllib.error
@@ -340,7 +339,7 @@ pub fn run(qwarden: &Path, out: &mut impl Write) -> Result<bool, LabError> {
         }
     }
     say(out, &format!(
-        "\n{}\nNext: `qwarden redteam` runs twenty attacks like these in every tier; the README's tour sets up\nyour own workstation.",
+        "\n{}\nNext: `qwarden redteam` runs twenty-two attacks like these in every tier; the README's tour sets up\nyour own workstation.",
         if ok {
             "Every step did what it should: legitimate work done, the gate held, attacks refused and recorded."
         } else {

@@ -10,6 +10,13 @@ use qwarden_ledger::event::{Body, Event, Verdict};
 use qwarden_ledger::home::LedgerHome;
 use qwarden_ledger::reader::LogReader;
 
+/// The lab's policy: noisy simulations wait for a human approval.
+pub const GATE_POLICY: &str = r#"@id("redteam.noisy-needs-approval")
+@mode("approval")
+@reason("noisy simulations need a human approval in this lab")
+permit (principal, action == Qwarden::Action::"submit_job", resource == Qwarden::Backend::"local:noisy");
+"#;
+
 /// The publisher principal the lab trusts.
 pub const PUBLISHER: &str = "redteam@qwarden.invalid";
 
@@ -169,6 +176,27 @@ impl Lab {
             ),
         )?;
         self.write(&self.project().join("src/circuit.py"), "print('bell')\n")?;
+        // Jobs a human must approve: the lab's policy gates noisy simulations (on prod every QPU
+        // job is gated too), and one approver is listed, whose key nobody in the lab holds.
+        self.write(
+            &self.project().join("src/lima.json"),
+            crate::catalogue::LIMA,
+        )?;
+        self.write(&self.config().join("policies/redteam.cedar"), GATE_POLICY)?;
+        let approver =
+            ssh_key::PrivateKey::random(&mut rand_core::OsRng, ssh_key::Algorithm::Ed25519)
+                .map_err(|e| LabError::Setup(format!("an approver key: {e}")))?;
+        let profile_path = self.config().join("profile.toml");
+        let mut profile = std::fs::read_to_string(&profile_path).map_err(io("the lab profile"))?;
+        profile = profile.replace("desktop = true", "desktop = false");
+        profile.push_str(&format!(
+            "\n[[approvers]]\nname = \"absent\"\nkey = \"{}\"\nroles = [\"approver\"]\n",
+            approver
+                .public_key()
+                .to_openssh()
+                .map_err(|e| LabError::Setup(format!("an approver key: {e}")))?
+        ));
+        self.write(&profile_path, &profile)?;
         // The publisher's key, made here, trusted only by this lab.
         let key = ssh_key::PrivateKey::random(&mut rand_core::OsRng, ssh_key::Algorithm::Ed25519)
             .map_err(|e| LabError::Setup(format!("a publisher key: {e}")))?;
@@ -314,6 +342,16 @@ impl Lab {
                     attempted: v.attempted,
                     target: v.target.unwrap_or_default(),
                 }),
+                Body::PolicyDecision(d)
+                    if d.outcome == qwarden_ledger::event::PolicyOutcome::NeedsApproval =>
+                {
+                    out.push(Recorded {
+                        kind: "policy.decision".into(),
+                        control: "approvals".into(),
+                        attempted: format!("{} {}", d.action, d.resource),
+                        target: d.reasons.join("; "),
+                    });
+                }
                 Body::NetDecision(n) if n.verdict != Verdict::Allow => out.push(Recorded {
                     kind: "net.decision".into(),
                     control: "egress".into(),

@@ -75,8 +75,17 @@ pub fn judge(attack: &Attack, tier: &str, canary: &str, session: &Session) -> Fi
             }
         ),
         (None, None) => format!(
-            "blocked, but no refusal mentioning {} is in the ledger ({} refusal(s) recorded: {})",
+            "blocked, but no refusal mentioning {} is in the ledger (the agent printed {:?}; {} refusal(s) recorded: {})",
             want.contains.join(" or "),
+            session
+                .stdout
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .replace(canary, "<canary>")
+                .chars()
+                .take(120)
+                .collect::<String>(),
             session.recorded.len(),
             session
                 .recorded
@@ -108,11 +117,23 @@ pub fn run(qwarden: &Path, tier: &str, only: &[String]) -> Result<Vec<Finding>, 
         .iter()
         .filter(|a| only.is_empty() || only.iter().any(|o| o == a.id))
     {
+        let state = lab.state().to_string_lossy().into_owned();
+        let argv: Vec<&str> = attack
+            .argv
+            .iter()
+            .map(|a| {
+                if *a == crate::catalogue::STATE_PLACEHOLDER {
+                    state.as_str()
+                } else {
+                    a
+                }
+            })
+            .collect();
         let session = lab.session(
             &format!("redteam-{}", attack.id),
             MANIFEST,
             attack.files,
-            attack.argv,
+            &argv,
         )?;
         findings.push(judge(attack, tier, &lab.canary, &session));
     }

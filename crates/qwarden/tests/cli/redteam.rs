@@ -13,9 +13,9 @@ qwtest!(every_attack_is_blocked_and_recorded_in_every_tier, |env| {
     let out = env.qwarden(["redteam", "--json"]).run();
     let report = out.json();
     let all = findings(&report);
-    assert_eq!(all.len(), 3 * 20, "{report:#}");
+    assert_eq!(all.len(), 3 * 22, "{report:#}");
     for tier in ["sandbox", "staging", "prod"] {
-        assert_eq!(all.iter().filter(|f| f["tier"] == tier).count(), 20);
+        assert_eq!(all.iter().filter(|f| f["tier"] == tier).count(), 22);
     }
     for f in &all {
         assert_eq!(f["blocked"], true, "{f:#}");
@@ -47,7 +47,7 @@ qwtest!(an_unprivileged_user_gets_an_honest_scorecard, |env| {
         .run();
     let report = out.json();
     let all = findings(&report);
-    assert_eq!(all.len(), 20, "{report:#}");
+    assert_eq!(all.len(), 22, "{report:#}");
     assert!(all.iter().all(|f| f["blocked"] == true), "{report:#}");
     for f in all.iter().filter(|f| f["attack"] != "fork-bomb") {
         assert_eq!(f["recorded"], true, "{f:#}");
