@@ -1,8 +1,8 @@
-//! What the qwarden-bundle fuzz target `inventory_files` checks, beyond "does not panic". Shared
-//! with the workspace test `crates/bundle/tests/fuzz_corpus.rs`, which replays the committed
-//! corpus (`corpus/inventory_files/`) with these same checks on stable Rust. Apart from the other
-//! checks files because each crate's replay test includes its checks file and depends only on
-//! its own crate.
+//! What the qwarden-bundle fuzz targets `inventory_files` and `bundle_input` check, beyond "does
+//! not panic". Shared with the workspace test `crates/bundle/tests/fuzz_corpus.rs`, which replays
+//! the committed corpora (`corpus/inventory_files/`, `corpus/bundle_input/`) with these same
+//! checks on stable Rust. Apart from the other checks files because each crate's replay test
+//! includes its checks file and depends only on its own crate.
 
 #![allow(dead_code, reason = "the replay test uses some of these items")]
 
@@ -13,6 +13,11 @@ use qwarden_bundle::inventory::host::{parse_cpuinfo, parse_os_release};
 use qwarden_bundle::inventory::pci::{hex_attribute, is_vendor_module, parse_modules};
 use qwarden_bundle::inventory::python::parse_pyvenv_cfg;
 use qwarden_bundle::inventory::record::resolve;
+
+use std::path::Path;
+
+use qwarden_bundle::{archive, dsse, environment, job, key, verify};
+use qwarden_ledger::cas::{BlobStore as _, Digest};
 
 /// The file an input's first byte stands for; the rest is its content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,4 +202,196 @@ fn record(content: &[u8]) -> bool {
         }
     }
     accepted
+}
+
+/// What the rest of a `bundle_input` input is read as, by its first byte: the parts of a bundle
+/// received from another workstation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// `a`: an exported bundle archive (tar), read with `archive::read_from`.
+    Archive,
+    /// `e`: a bundle's DSSE envelope, parsed and opened with the workstation key [`WORKSTATION`].
+    Envelope,
+    /// `m`: an environment manifest (JSON).
+    Manifest,
+    /// `l`: a `pylock.toml` (UTF-8), completed from the wheel directory [`NO_WHEELS`].
+    Lock,
+}
+
+/// The inputs by their selecting byte.
+pub const INPUTS: &[(u8, Input)] = &[
+    (b'a', Input::Archive),
+    (b'e', Input::Envelope),
+    (b'm', Input::Manifest),
+    (b'l', Input::Lock),
+];
+
+/// The seed of the workstation key envelopes are opened with (the one the tests sign with, so
+/// the seeds' envelopes open).
+pub const WORKSTATION: [u8; 32] = [7; 32];
+
+/// The wheel directory locks are completed from: one that does not exist.
+pub const NO_WHEELS: &str = "/nonexistent-wheels";
+
+/// The name archives and manifests are read under, for messages.
+pub const NAME: &str = "fuzz";
+
+/// The input an input's first byte stands for, and its content (`None` for the empty input or
+/// an unknown first byte, which are checked against every parser).
+pub fn split_input(data: &[u8]) -> Option<(Input, &[u8])> {
+    let (first, content) = data.split_first()?;
+    let input = INPUTS.iter().find(|(b, _)| b == first)?.1;
+    Some((input, content))
+}
+
+/// Runs every `bundle_input` check on one input; panics on a violation.
+pub fn bundle_input(data: &[u8]) {
+    match split_input(data) {
+        Some((input, content)) => {
+            check_input(input, content);
+        }
+        None => {
+            for (_, input) in INPUTS {
+                check_input(*input, data);
+            }
+        }
+    }
+}
+
+/// Checks `content` read as `input`; returns whether it was accepted: an archive read, an
+/// envelope that opens as a job bundle signed by [`WORKSTATION`], a manifest parsed, a lock
+/// completed.
+pub fn check_input(input: Input, content: &[u8]) -> bool {
+    match input {
+        Input::Archive => bundle_archive(content),
+        Input::Envelope => envelope(content),
+        Input::Manifest => manifest(content),
+        Input::Lock => lock(content),
+    }
+}
+
+/// An archive: every object it holds hashes to its digest, within the limits on members; its
+/// envelope then passes [`envelope`]'s checks. A refusal names the archive.
+fn bundle_archive(content: &[u8]) -> bool {
+    let a = match archive::read_from(content, NAME) {
+        Ok(a) => a,
+        Err(e) => {
+            assert!(
+                matches!(e, archive::ArchiveError::Malformed { .. }),
+                "reading from memory can only find the archive malformed: {e:?}"
+            );
+            assert!(e.to_string().contains(&format!("`{NAME}`")), "{e}");
+            return false;
+        }
+    };
+    assert!(a.objects.len() < archive::MAX_MEMBERS);
+    for digest in a.objects.digests() {
+        let bytes = a
+            .objects
+            .get(digest)
+            .unwrap_or_else(|e| panic!("{digest} is listed and cannot be read: {e}"));
+        assert_eq!(
+            Digest::of(&bytes),
+            *digest,
+            "an object under another digest"
+        );
+        assert!(bytes.len() as u64 <= archive::MAX_MEMBER_BYTES);
+    }
+    assert!(a.envelope.len() as u64 <= archive::MAX_MEMBER_BYTES);
+    for text in [&a.workstation_pub, &a.log_vkey].into_iter().flatten() {
+        assert_eq!(text.trim(), text, "keys are read trimmed");
+    }
+    envelope(&a.envelope);
+    true
+}
+
+/// An envelope: a parsed one writes back as JSON that parses to the same envelope; one that
+/// opens gives a predicate whose counts re-serialise to the `counts.json` subject the signed
+/// statement names, and which itself reads back the same from its JSON.
+fn envelope(content: &[u8]) -> bool {
+    let Ok(parsed) = verify::parse_envelope(content) else {
+        return false;
+    };
+    let json = serde_json::to_vec(&parsed).expect("a parsed envelope serialises");
+    assert_eq!(verify::parse_envelope(&json).as_ref(), Ok(&parsed));
+    let workstation = key::WorkstationKey::from_seed(WORKSTATION).verifying();
+    let predicate = match verify::open(content, &workstation) {
+        Ok(p) => p,
+        Err(e) => {
+            assert!(!e.is_empty());
+            return false;
+        }
+    };
+    let counts = job::counts_json(&predicate.counts);
+    let back: Vec<qwarden_sim::Counts> =
+        serde_json::from_slice(&counts).expect("the counts re-serialise");
+    assert_eq!(back, predicate.counts);
+    let statement =
+        dsse::verify_statement(&parsed, &workstation).expect("`open` verified the signature");
+    assert!(
+        statement
+            .subject
+            .contains(&dsse::Subject::of("counts.json", &counts))
+    );
+    let value = serde_json::to_value(&predicate).expect("the predicate serialises");
+    let again: job::JobPredicate = serde_json::from_value(value).expect("the predicate reads back");
+    assert_eq!(again, predicate);
+    true
+}
+
+/// A manifest: a parsed one is of this version, holds the lock its `pylock_sha256` names, and
+/// its canonical JSON parses to the same manifest and is a fixed point. A refusal names the
+/// file.
+fn manifest(content: &[u8]) -> bool {
+    let path = Path::new(NAME);
+    let m = match environment::parse(content, path) {
+        Ok(m) => m,
+        Err(e) => {
+            assert!(e.to_string().contains(&format!("`{NAME}`")), "{e}");
+            return false;
+        }
+    };
+    assert_eq!(m.format, environment::FORMAT);
+    assert_eq!(
+        job::sha256(m.pylock.as_bytes()),
+        format!("sha256:{}", m.pylock_sha256)
+    );
+    let canonical = m
+        .canonical_json()
+        .expect("a parsed manifest has a canonical form");
+    let back = environment::parse(&canonical, path)
+        .unwrap_or_else(|e| panic!("the canonical form is refused: {e}"));
+    assert_eq!(back, m, "the canonical form reads back as another manifest");
+    assert_eq!(
+        back.canonical_json().ok().as_ref(),
+        Some(&canonical),
+        "the canonical form is not a fixed point"
+    );
+    true
+}
+
+/// A lock: refused unless it is UTF-8; one completed from a directory that does not exist names
+/// no completed package, and completing it again changes nothing.
+fn lock(content: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(content) else {
+        return false;
+    };
+    let wheels = Path::new(NO_WHEELS);
+    match environment::complete_lock(text, wheels) {
+        Ok(done) => {
+            assert!(
+                done.completed.is_empty(),
+                "completed {:?} from nowhere",
+                done.completed
+            );
+            let again = environment::complete_lock(&done.text, wheels)
+                .unwrap_or_else(|e| panic!("a completed lock is refused: {e}\n{}", done.text));
+            assert_eq!(again, done, "completing a completed lock changes it");
+            true
+        }
+        Err(e) => {
+            assert!(!e.to_string().is_empty());
+            false
+        }
+    }
 }

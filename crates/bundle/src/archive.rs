@@ -153,19 +153,25 @@ pub fn export(
     Ok(())
 }
 
-/// Reads a bundle archive strictly (see the module docs).
+/// Reads the bundle archive at `path` strictly (see the module docs).
 pub fn read(path: &Path) -> Result<Archive, ArchiveError> {
     let shown = path.display().to_string();
-    let malformed = |reason: String| ArchiveError::Malformed {
-        path: shown.clone(),
-        reason,
-    };
     let file = std::fs::File::open(path).map_err(|source| ArchiveError::Io {
         action: "open",
         path: shown.clone(),
         source,
     })?;
-    let mut archive = tar::Archive::new(file);
+    read_from(file, &shown)
+}
+
+/// Reads a bundle archive strictly (see the module docs) from `reader`; `name` says where it
+/// came from, in error messages only.
+pub fn read_from(reader: impl std::io::Read, name: &str) -> Result<Archive, ArchiveError> {
+    let malformed = |reason: String| ArchiveError::Malformed {
+        path: name.to_owned(),
+        reason,
+    };
+    let mut archive = tar::Archive::new(reader);
     let entries = archive
         .entries()
         .map_err(|e| malformed(format!("cannot read it as tar: {e}")))?;

@@ -108,6 +108,18 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Score this workstation against the safeguards checklist: inventory, tier, signed
+    /// manifests, sandbox, plaintext credentials, ledger, bundles, egress, approvals and the last
+    /// red-team run, each with its status, evidence and fix. Exit 0 when no check fails, 6 when
+    /// one does.
+    Posture {
+        /// Print JSON.
+        #[arg(long, conflicts_with = "markdown")]
+        json: bool,
+        /// Print a Markdown report to paste into a ticket.
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Probe what this machine offers the sandbox (user namespaces, Landlock, seccomp, overlay,
     /// cgroups) with a real minimal sandbox, and print the fix for anything missing.
     Doctor {

@@ -30,9 +30,26 @@ fn main() -> std::process::ExitCode {
                 return std::process::ExitCode::SUCCESS;
             }
             let mut stderr = std::io::stderr().lock();
-            let _ = writeln!(stderr, "qwarden: {failure}");
+            let _ = writeln!(stderr, "qwarden: {}", printable(&failure.to_string()));
             failure.code() as u8
         }
     };
     std::process::ExitCode::from(code)
+}
+
+/// `text` with control characters other than newline and tab escaped: error messages quote
+/// untrusted input (a member name in someone's bundle archive, a field of a manifest), which must
+/// not be able to send escape sequences to the user's terminal.
+fn printable(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let escape = c.is_control() && c != '\n' && c != '\t';
+            let shown: Vec<char> = if escape {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            shown
+        })
+        .collect()
 }

@@ -51,6 +51,8 @@ mod manifest;
 mod pipes;
 #[path = "cli/policies.rs"]
 mod policies;
+#[path = "cli/posture.rs"]
+mod posture;
 #[path = "cli/providers.rs"]
 mod providers;
 #[path = "cli/redteam.rs"]

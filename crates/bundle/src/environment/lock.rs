@@ -65,6 +65,10 @@ pub(crate) fn write(
         line(&mut out, "requires-python", &basic(&spec));
     }
     line(&mut out, "created-by", &basic("qwarden"));
+    if dists.is_empty() {
+        // PEP 751 requires `packages` even when the environment holds none (a bare venv).
+        line(&mut out, "packages", "[]");
+    }
     let mut not_installable = Vec::new();
     let mut seen = BTreeMap::<&str, usize>::new();
     for dist in dists {

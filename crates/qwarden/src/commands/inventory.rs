@@ -36,6 +36,12 @@ pub fn run(dirs: &Dirs, args: InventoryArgs) -> Result<Code, Failure> {
     options.max_depth = usize::try_from(args.depth).unwrap_or(inventory::DEFAULT_MAX_DEPTH);
     let inv = inventory::collect(&options);
     if let Some(path) = &args.write {
+        // `--write STATE/inventory.json` on a fresh workstation: the directory may not exist yet.
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                Failure::invalid(anyhow::anyhow!("cannot create `{}`: {e}", parent.display()))
+            })?;
+        }
         let digest = inv.write(path).map_err(failure)?;
         if args.json {
             crate::output::json(&Written {

@@ -9,6 +9,7 @@ mod init;
 mod inventory;
 mod manifest;
 mod policy;
+mod posture;
 mod redteam;
 mod run;
 pub mod secrets;
@@ -59,6 +60,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
                 Command::Run(args) => return run::run(&dirs, &args),
                 Command::Inventory(args) => inventory::run(&dirs, args),
                 Command::Bundle(cmd) => bundle::run(&dirs, cmd),
+                Command::Posture { json, markdown } => posture::run(&dirs, json, markdown),
                 Command::Doctor { json } => doctor::run(json),
                 Command::Demo => redteam::demo(),
                 Command::Redteam {

@@ -252,9 +252,18 @@ qwtest!(inventory_refuses_unreadable_inventories, |env| {
         .run()
         .code(3)
         .stderr_has("its format is `something-else`");
+    // A missing directory is made; one that cannot be (a file is in the way) is refused.
+    let written = env.scratch("new/dir/inv.json");
     env.qwarden(["inventory", "--write"])
-        .arg(env.scratch("no/such/dir/inv.json"))
+        .arg(&written)
+        .run()
+        .success();
+    assert!(written.exists());
+    let blocker = env.scratch("a-file");
+    std::fs::write(&blocker, "not a directory").unwrap();
+    env.qwarden(["inventory", "--write"])
+        .arg(blocker.join("inv.json"))
         .run()
         .code(3)
-        .stderr_has("cannot create a temporary file next to");
+        .stderr_has(&format!("cannot create `{}`", blocker.display()));
 });
