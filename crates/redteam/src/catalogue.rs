@@ -202,18 +202,18 @@ pub const ATTACKS: &[Attack] = &[
         },
     },
     Attack {
-        id: "raw-udp",
-        agent_would: "send datagrams straight to a public resolver or its own listener, around the proxy",
-        stopped_by: "the network namespace: no route out but the proxy, and the attempt is refused and recorded",
+        id: "raw-socket-and-udp",
+        agent_would: "go around the proxy: a direct TCP connection, a raw ICMP socket, datagrams to a public resolver",
+        stopped_by: "the network namespace: no route out but the proxy, and every attempt is refused and recorded",
         files: &[],
         argv: &[
             "python3",
             "-c",
-            "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ntry:\n    s.sendto(b'x', ('8.8.8.8', 53)); print('ESCAPED udp sent')\nexcept OSError as e:\n    print('refused:', e.errno)\n",
+            "import socket\ntry:\n    socket.create_connection(('93.184.215.14', 80), 10); print('ESCAPED tcp connected around the proxy')\nexcept OSError as e:\n    print('refused tcp:', e.errno)\ntry:\n    r = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)\n    r.sendto(b'\\x08\\0\\0\\0\\0\\0\\0\\0', ('8.8.8.8', 0)); print('ESCAPED raw icmp sent')\nexcept OSError as e:\n    print('refused raw:', e.errno)\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ntry:\n    s.sendto(b'x', ('8.8.8.8', 53)); print('ESCAPED udp sent')\nexcept OSError as e:\n    print('refused udp:', e.errno)\n",
         ],
         expected: Expected {
             control: "netns",
-            contains: &["8.8.8.8"],
+            contains: &["93.184.215.14", "8.8.8.8"],
         },
     },
     Attack {

@@ -236,7 +236,7 @@ mod tests {
     #[test]
     fn an_escaped_line_is_an_attack_that_got_through() {
         let f = judge(
-            attack("raw-udp"),
+            attack("raw-socket-and-udp"),
             "staging",
             "qwarden-canary-x",
             &session("ESCAPED udp sent\n", &[]),

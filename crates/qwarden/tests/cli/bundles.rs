@@ -613,25 +613,28 @@ sessiontest!(
     }
 );
 
-qwtest!(an_archive_cannot_send_escape_sequences_to_the_terminal, |env| {
-    let evil = env.scratch("evil.tar");
-    let script = format!(
-        "import io, tarfile\nt = tarfile.open({:?}, 'w')\nfor name in ['bundle.dsse.json', '\\x1b[2Jgotcha']:\n    i = tarfile.TarInfo(name); i.size = 2\n    t.addfile(i, io.BytesIO(b'{{}}'))\nt.close()\n",
-        evil.display().to_string()
-    );
-    assert!(
-        std::process::Command::new("python3")
-            .args(["-c", &script])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let out = env
-        .qwarden(["bundle", "verify"])
-        .arg(&evil)
-        .args(["--archive-keys"])
-        .run();
-    out.code(3).stderr_has("unexpected member");
-    assert!(!out.stderr.contains('\u{1b}'), "{:?}", out.stderr);
-    assert!(out.stderr.contains("\\u{1b}[2Jgotcha"), "{:?}", out.stderr);
-});
+qwtest!(
+    an_archive_cannot_send_escape_sequences_to_the_terminal,
+    |env| {
+        let evil = env.scratch("evil.tar");
+        let script = format!(
+            "import io, tarfile\nt = tarfile.open({:?}, 'w')\nfor name in ['bundle.dsse.json', '\\x1b[2Jgotcha']:\n    i = tarfile.TarInfo(name); i.size = 2\n    t.addfile(i, io.BytesIO(b'{{}}'))\nt.close()\n",
+            evil.display().to_string()
+        );
+        assert!(
+            std::process::Command::new("python3")
+                .args(["-c", &script])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let out = env
+            .qwarden(["bundle", "verify"])
+            .arg(&evil)
+            .args(["--archive-keys"])
+            .run();
+        out.code(3).stderr_has("unexpected member");
+        assert!(!out.stderr.contains('\u{1b}'), "{:?}", out.stderr);
+        assert!(out.stderr.contains("\\u{1b}[2Jgotcha"), "{:?}", out.stderr);
+    }
+);
