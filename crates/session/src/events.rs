@@ -245,6 +245,11 @@ pub fn record_all(
                 .complete(&ledger, &mut cas, c)
                 .with_session(session)
                 .with_agent(agent);
+            if let Some(qwarden_ledger::event::Payload::Inline(d)) = &status.details
+                && d.get("bundle").is_some()
+            {
+                rec.counts.bundles += 1;
+            }
             made.push(encode(status, &mut cas, session, agent)?);
         }
         if !made.is_empty() {

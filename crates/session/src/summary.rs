@@ -21,6 +21,8 @@ pub struct Counts {
     pub net_denied: u64,
     /// QPU jobs.
     pub jobs: u64,
+    /// Reproducibility bundles made for them.
+    pub bundles: u64,
     /// Refused attempts.
     pub violations: u64,
 }

@@ -183,7 +183,7 @@ fn cas_for(ledger_dir: &Path) -> Option<DirCas> {
 }
 
 /// What every entry must be: a canonical, valid event whose stored payloads are present and intact.
-fn check_entry(cas: Option<&DirCas>, bytes: &[u8]) -> Result<(), String> {
+pub(crate) fn check_entry(cas: Option<&DirCas>, bytes: &[u8]) -> Result<(), String> {
     // `from_jcs` also insists on canonical form: re-encoding must give back the same bytes.
     let event = Event::from_jcs(bytes).map_err(|e| format!("not a valid event: {e}"))?;
     if !event.is_resolved() {

@@ -172,7 +172,7 @@ pub fn run(dirs: &Dirs, json: bool, markdown: bool) -> Result<Code, Failure> {
         ledger::ledger(&facts),
         ledger::bundles(dirs, &facts),
         workstation::egress(profile),
-        workstation::approvals(profile, file.as_deref()),
+        workstation::approvals(profile, file.as_deref(), &dirs.state),
         workstation::redteam(dirs, profile, now),
     ];
     let report = Report::new(checks);

@@ -142,7 +142,16 @@ fn print_summary(s: &Summary) -> std::io::Result<()> {
             "network",
             format!("{} allowed, {} denied", c.net_allowed, c.net_denied),
         ),
-        ("QPU jobs", c.jobs.to_string()),
+        (
+            "QPU jobs",
+            match c.bundles {
+                0 => c.jobs.to_string(),
+                b => format!(
+                    "{} ({b} reproducibility bundle(s): `qwarden bundle list`)",
+                    c.jobs
+                ),
+            },
+        ),
         (
             "ledger",
             format!(

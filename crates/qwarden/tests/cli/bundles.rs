@@ -224,6 +224,7 @@ sessiontest!(
         let stderr = std::fs::read_to_string(env.scratch("stderr")).unwrap();
         let s = summary(&stderr);
         let ibm_job = ibm.jobs()[0].id.clone();
+        assert_eq!(s["counts"]["bundles"], 2, "{s:#}");
 
         // One bundle per job, each named by a job.status entry of the session.
         let listed = env.qwarden(["bundle", "list", "--json"]).run();

@@ -352,3 +352,35 @@ qwtest!(the_json_report_names_every_check_with_its_evidence, |env| {
         .code(2)
         .stderr_has("cannot be used with");
 });
+
+qwtest!(on_prod_approvers_need_a_second_factor_enrolled, |env| {
+    env.qwarden(["init", "--tier", "prod"]).run().success();
+    let profile = env.config.join("profile.toml");
+    let mut text = std::fs::read_to_string(&profile).unwrap();
+    for name in ["alice", "bob", "carol"] {
+        let key = env.keygen("ed25519", name);
+        text.push_str(&format!(
+            "\n[[approvers]]\nname = \"{name}\"\nkey = \"{}\"\nroles = [\"approver\"]\n",
+            key.public_key()
+        ));
+    }
+    std::fs::write(&profile, text).unwrap();
+    let report = posture(&env);
+    assert_status(&report, "approvals", "fail");
+    let c = check(&report, "approvals");
+    assert!(
+        c["reason"].as_str().unwrap().contains("second factor"),
+        "{c:#}"
+    );
+    assert!(
+        c["fix"]
+            .as_str()
+            .unwrap()
+            .contains("qwarden approvals enroll"),
+        "{c:#}"
+    );
+    for name in ["alice", "bob", "carol"] {
+        env.qwarden(["approvals", "enroll", name]).run().success();
+    }
+    assert_status(&posture(&env), "approvals", "pass");
+});

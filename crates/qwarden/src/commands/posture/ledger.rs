@@ -68,19 +68,6 @@ pub enum Ledger {
     Verified(Box<Facts>),
 }
 
-/// What `audit verify` requires of every entry: a canonical, valid event whose stored payloads
-/// are present and intact.
-fn check_entry(cas: Option<&DirCas>, bytes: &[u8]) -> Result<(), String> {
-    let event = Event::from_jcs(bytes).map_err(|e| format!("not a valid event: {e}"))?;
-    if !event.is_resolved() {
-        let Some(cas) = cas else {
-            return Err("refers to stored payloads, but there is no content-addressed store beside the ledger".into());
-        };
-        event.resolve(cas).map_err(|e| e.to_string())?;
-    }
-    Ok(())
-}
-
 /// The content-addressed store beside a ledger, when it exists (opening one creates it, and a
 /// report writes nothing).
 fn cas_beside(dir: &Path) -> Option<DirCas> {
@@ -123,11 +110,12 @@ impl Ledger {
             Err(e) => return broken(vec![e.to_string()]),
         };
         let cas = cas_beside(&dir);
-        let report =
-            match verify::verify(&dir, &verifier, |_, bytes| check_entry(cas.as_ref(), bytes)) {
-                Ok(r) => r,
-                Err(e) => return broken(vec![e.to_string()]),
-            };
+        let report = match verify::verify(&dir, &verifier, |_, bytes| {
+            crate::commands::audit::check_entry(cas.as_ref(), bytes)
+        }) {
+            Ok(r) => r,
+            Err(e) => return broken(vec![e.to_string()]),
+        };
         let configs = crate::commands::audit::witness_configs(profile);
         let verifiers: Vec<_> = configs
             .as_ref()

@@ -518,7 +518,7 @@ const APPROVALS_TITLE: &str = "the profile lists the approvers the tier's rule n
 
 /// Staging and prod gate QPU jobs on approvals: the profile must list at least as many distinct
 /// approvers (role `approver` or `admin`) as the tier's threshold.
-pub fn approvals(profile: &Profile, file: Option<&Path>) -> Check {
+pub fn approvals(profile: &Profile, file: Option<&Path>, state: &Path) -> Check {
     if profile.tier == Tier::Sandbox {
         return Check::new(
             APPROVALS,
@@ -563,7 +563,30 @@ pub fn approvals(profile: &Profile, file: Option<&Path>) -> Check {
             listed(&names, 8)
         )
     });
-    if have >= needed {
+    // Prod asks each approver for a TOTP code as well: an approver who never enrolled one
+    // cannot approve there.
+    let enrolled: Vec<&String> = if profile.tier == Tier::Prod {
+        names
+            .iter()
+            .filter(|n| {
+                state
+                    .join("approvals/totp")
+                    .join(format!("{n}.json"))
+                    .is_file()
+            })
+            .collect()
+    } else {
+        names.iter().collect()
+    };
+    if profile.tier == Tier::Prod {
+        evidence.push(format!(
+            "enrolled a second factor (TOTP): {} of {}",
+            enrolled.len(),
+            names.len()
+        ));
+    }
+    let can_vote = u32::try_from(enrolled.len()).unwrap_or(u32::MAX);
+    if have >= needed && can_vote >= needed {
         return Check {
             evidence,
             ..Check::new(
@@ -573,6 +596,28 @@ pub fn approvals(profile: &Profile, file: Option<&Path>) -> Check {
                 format!("{have} approver(s) for a rule needing {needed}"),
             )
         };
+    }
+    if have >= needed {
+        let missing: Vec<String> = names
+            .iter()
+            .filter(|n| !enrolled.contains(n))
+            .cloned()
+            .collect();
+        return Check {
+            evidence,
+            ..Check::new(
+                APPROVALS,
+                APPROVALS_TITLE,
+                Status::Fail,
+                format!(
+                    "prod needs a second factor from each of {needed} approver(s), and only {can_vote} enrolled one"
+                ),
+            )
+        }
+        .fix(format!(
+            "qwarden approvals enroll NAME, for {}",
+            listed(&missing, 8)
+        ));
     }
     let where_ = file.map_or_else(
         || "a workstation profile (`qwarden init`)".to_owned(),
