@@ -10,8 +10,6 @@
 //! submission: a bundle whose job, circuit, calibration, shots or seed differ from that entry
 //! does not verify, even if the workstation key signed it.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -319,14 +317,13 @@ pub fn create(
     if let Some(e) = &new.environment {
         present(cas, "environment manifest", e)?;
     }
-    let store = |cas: &mut dyn FnMut(&[u8]) -> Result<Digest, String>, bytes: &[u8]| {
-        cas(bytes)
+    let mut put = |b: &[u8]| {
+        cas.put(b)
             .map(|d| d.to_string())
-            .map_err(CreateError::Store)
+            .map_err(|e| CreateError::Store(e.to_string()))
     };
-    let mut put = |b: &[u8]| cas.put(b).map_err(|e| e.to_string());
-    let results = store(&mut put, new.results)?;
-    let proof = store(&mut put, new.proof)?;
+    let results = put(new.results)?;
+    let proof = put(new.proof)?;
     let noise_model = match (new.api, &calibration) {
         ("native", Some(_)) => NoiseModel::FromCalibration,
         ("native", None) => NoiseModel::Ideal,
@@ -354,7 +351,7 @@ pub fn create(
     let envelope = sign(&predicate, new.results, key)?;
     let bytes =
         serde_json::to_vec_pretty(&envelope).map_err(|e| CreateError::Store(e.to_string()))?;
-    let id = put(&bytes).map_err(CreateError::Store)?.to_string();
+    let id = put(&bytes)?;
     Ok(Made {
         id,
         bytes,
@@ -378,17 +375,4 @@ fn sign(
     let value = serde_json::to_value(predicate).map_err(|e| CreateError::Store(e.to_string()))?;
     let statement = Statement::new(subjects(results, &predicate.counts), JOB_PREDICATE, value);
     dsse::sign_statement(&statement, key.signing()).map_err(|e| CreateError::Store(e.to_string()))
-}
-
-/// Total shots per circuit of `counts`.
-pub fn shots_per_circuit(counts: &[Counts]) -> Vec<u64> {
-    counts.iter().map(|c| c.values().sum()).collect()
-}
-
-/// Counts with every key kept: a helper for building predicates in tests and tools.
-pub fn counts_of<const N: usize>(pairs: [(&str, u64); N]) -> Counts {
-    pairs
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect::<BTreeMap<_, _>>()
 }

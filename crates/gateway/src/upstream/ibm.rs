@@ -14,8 +14,7 @@
 //! submitted so the agent can read only its own session's jobs. Every upstream body relayed to
 //! the agent has the key and the access token scrubbed out of it.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hyper::Method;
@@ -55,8 +54,7 @@ pub struct IbmUpstream {
     keys: Arc<dyn KeySource>,
     calibrations: Arc<dyn CalibrationStore>,
     token: tokio::sync::Mutex<Option<(Secret, Instant)>>,
-    jobs: Mutex<HashSet<String>>,
-    completed: Mutex<HashSet<String>>,
+    jobs: super::JobBook,
 }
 
 /// The credentials of one upstream call, for scrubbing what comes back.
@@ -93,8 +91,7 @@ impl IbmUpstream {
             keys,
             calibrations,
             token: tokio::sync::Mutex::new(None),
-            jobs: Mutex::new(HashSet::new()),
-            completed: Mutex::new(HashSet::new()),
+            jobs: super::JobBook::default(),
         })
     }
 
@@ -118,27 +115,21 @@ impl IbmUpstream {
 
     /// Whether this session submitted job `id`.
     pub fn owns_job(&self, id: &str) -> bool {
-        self.jobs.lock().map(|j| j.contains(id)).unwrap_or(false)
+        self.jobs.owns(id)
     }
 
     /// Whether the results of job `id` are seen for the first time (its bundle is made once).
     pub(crate) fn first_completion(&self, id: &str) -> bool {
-        self.completed
-            .lock()
-            .map(|mut c| c.insert(id.to_owned()))
-            .unwrap_or(false)
+        self.jobs.first_completion(id)
     }
 
     /// Stores `bytes` (a circuit as submitted) where calibrations go, off the async runtime.
     pub(crate) async fn keep(&self, bytes: Vec<u8>) {
-        let store = self.calibrations.clone();
-        let _ = tokio::task::spawn_blocking(move || store.put(&bytes)).await;
+        super::store_blocking(&self.calibrations, bytes).await;
     }
 
     fn remember(&self, id: &str) {
-        if let Ok(mut jobs) = self.jobs.lock() {
-            jobs.insert(id.to_owned());
-        }
+        self.jobs.remember(id);
     }
 
     async fn key(&self) -> Result<Secret, UpstreamError> {
@@ -307,11 +298,10 @@ impl IbmUpstream {
             });
         }
         let bytes = crate::ionq::canonical_json(&properties);
-        let calibrations = self.calibrations.clone();
-        tokio::task::spawn_blocking(move || calibrations.put(&bytes))
+        super::store_blocking(&self.calibrations, bytes)
             .await
             .map(Some)
-            .map_err(|_| UpstreamError {
+            .ok_or_else(|| UpstreamError {
                 status: 500,
                 message: "storing the calibration snapshot failed".into(),
             })

@@ -11,7 +11,6 @@
 //! body relayed to the agent goes through [`IonqUpstream::scrub`] first, and no error message
 //! the adapter makes contains it.
 
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use hyper::Method;
@@ -44,8 +43,7 @@ pub struct IonqUpstream {
     keys: Arc<dyn KeySource>,
     calibrations: Arc<dyn CalibrationStore>,
     default_shots: u64,
-    jobs: Mutex<HashSet<String>>,
-    completed: Mutex<HashSet<String>>,
+    jobs: super::JobBook,
     /// Each job's qubits and shots, to turn its probabilities into counts.
     shapes: Mutex<std::collections::HashMap<String, (u32, u64)>>,
 }
@@ -75,8 +73,7 @@ impl IonqUpstream {
             keys,
             calibrations,
             default_shots: IONQ_DEFAULT_SHOTS,
-            jobs: Mutex::new(HashSet::new()),
-            completed: Mutex::new(HashSet::new()),
+            jobs: super::JobBook::default(),
             shapes: Mutex::new(std::collections::HashMap::new()),
         })
     }
@@ -106,15 +103,12 @@ impl IonqUpstream {
 
     /// Whether this session submitted job `id`.
     pub fn owns_job(&self, id: &str) -> bool {
-        self.jobs.lock().map(|j| j.contains(id)).unwrap_or(false)
+        self.jobs.owns(id)
     }
 
     /// Whether the results of job `id` are seen for the first time (its bundle is made once).
     pub(crate) fn first_completion(&self, id: &str) -> bool {
-        self.completed
-            .lock()
-            .map(|mut c| c.insert(id.to_owned()))
-            .unwrap_or(false)
+        self.jobs.first_completion(id)
     }
 
     /// Remembers job `id`'s qubits and shots.
@@ -131,14 +125,11 @@ impl IonqUpstream {
 
     /// Stores `bytes` (a circuit as submitted) where calibrations go, off the async runtime.
     pub(crate) async fn keep(&self, bytes: Vec<u8>) {
-        let store = self.calibrations.clone();
-        let _ = tokio::task::spawn_blocking(move || store.put(&bytes)).await;
+        super::store_blocking(&self.calibrations, bytes).await;
     }
 
     fn remember(&self, id: &str) {
-        if let Ok(mut jobs) = self.jobs.lock() {
-            jobs.insert(id.to_owned());
-        }
+        self.jobs.remember(id);
     }
 
     /// The real key (read on a blocking thread: the vault may decrypt).
@@ -223,11 +214,10 @@ impl IonqUpstream {
             return Ok(None);
         };
         let bytes = crate::ionq::canonical_json(current);
-        let calibrations = self.calibrations.clone();
-        tokio::task::spawn_blocking(move || calibrations.put(&bytes))
+        super::store_blocking(&self.calibrations, bytes)
             .await
             .map(Some)
-            .map_err(|_| UpstreamError {
+            .ok_or_else(|| UpstreamError {
                 status: 500,
                 message: "storing the calibration snapshot failed".into(),
             })

@@ -287,6 +287,51 @@ pub fn scrub(bytes: &[u8], secret: &str) -> Vec<u8> {
     out
 }
 
+/// The jobs one upstream submitted in this session, and those whose results were reported:
+/// the agent may read only its own jobs, and each job's bundle is made once.
+#[derive(Debug, Default)]
+pub(crate) struct JobBook {
+    submitted: std::sync::Mutex<std::collections::HashSet<String>>,
+    completed: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl JobBook {
+    /// Records job `id` as this session's.
+    pub(crate) fn remember(&self, id: &str) {
+        if let Ok(mut jobs) = self.submitted.lock() {
+            jobs.insert(id.to_owned());
+        }
+    }
+
+    /// Whether this session submitted job `id`.
+    pub(crate) fn owns(&self, id: &str) -> bool {
+        self.submitted
+            .lock()
+            .map(|j| j.contains(id))
+            .unwrap_or(false)
+    }
+
+    /// Whether the results of job `id` are seen for the first time.
+    pub(crate) fn first_completion(&self, id: &str) -> bool {
+        self.completed
+            .lock()
+            .map(|mut c| c.insert(id.to_owned()))
+            .unwrap_or(false)
+    }
+}
+
+/// Stores `bytes` in `store` off the async runtime; the digest, or `None` if the blocking task
+/// failed.
+pub(crate) async fn store_blocking(
+    store: &std::sync::Arc<dyn ionq::CalibrationStore>,
+    bytes: Vec<u8>,
+) -> Option<String> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || store.put(&bytes))
+        .await
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
